@@ -1,0 +1,1 @@
+"""Appointment reminders from Google Calendar and Outlook (Microsoft Graph)."""

@@ -1,0 +1,1 @@
+"""HubSpot: OAuth app, custom workflow action that sends an SMS, timeline logging."""

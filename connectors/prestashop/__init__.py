@@ -1,0 +1,1 @@
+"""PrestaShop: order-state notifications from the webservice poller or the module's POSTs."""

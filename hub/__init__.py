@@ -1,0 +1,1 @@
+"""The application: app factory, configuration, database, API, pipeline, queues, CLI and runtime."""

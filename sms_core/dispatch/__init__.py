@@ -1,0 +1,1 @@
+"""Operator drivers (SMPP, HTTP) behind one protocol, and the local SMSC simulator."""

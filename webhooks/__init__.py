@@ -1,0 +1,1 @@
+"""Inbound HTTP from operators and providers (verified), outbound signed status callbacks."""
