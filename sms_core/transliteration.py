@@ -1,0 +1,145 @@
+"""Look-alike replacements that keep a text in GSM-7 (Octopush terms §27.4).
+
+A single ``ê`` or curly apostrophe turns a 160-character SMS into a 70-character UCS-2 one, so
+platforms offer to replace characters outside GSM-7 with GSM characters that read the same. The
+table holds the explicit replacements of §27.4 and the usual typographic ones (quotes, dashes,
+ellipsis, exotic spaces, zero-width characters), and is completed by decomposing the accented
+Latin letters: the accent is dropped only as far as needed to reach a GSM letter, so ``ǻ``
+becomes ``å`` (in GSM) rather than ``a``.
+
+Deliberate departures from the letter of §27.4: ``^``, ``|`` and ``\\`` are GSM-7 extension
+characters and stay as they are; everything GSM-7 already holds (é è ù ì ò Ç Ø ø Å å Ä Ö Ñ Ü ä ö
+ñ ü à É Æ æ ß) is never touched. Characters without a look-alike (emoji, CJK, Arabic…) are left
+alone; deciding what to send then is :func:`sms_core.encoding.analyze`'s job.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+from typing import Final
+
+import regex
+
+from sms_core.gsm7 import GSM_CHARS
+
+SEED_TABLE: Final[dict[str, str]] = {
+    **dict.fromkeys("ÀÁÂÃ", "A"),
+    **dict.fromkeys("ÈÊË", "E"),
+    **dict.fromkeys("ÌÍÎÏ", "I"),
+    "Ð": "D",
+    **dict.fromkeys("ÒÓÔÕ", "O"),
+    **dict.fromkeys("ÙÚÛ", "U"),
+    **dict.fromkeys("ÝŸ", "Y"),
+    **dict.fromkeys("áâã", "a"),
+    **dict.fromkeys("êë", "e"),
+    "œ": "oe",
+    "Œ": "OE",
+    **dict.fromkeys("íîï", "i"),
+    "ð": "d",
+    **dict.fromkeys("óôõ", "o"),
+    **dict.fromkeys("úû", "u"),
+    "µ": "u",
+    **dict.fromkeys("ýÿ", "y"),
+    "ç": "c",
+    "Þ": "Th",
+    "þ": "th",
+    "°": "o",
+    "¨": '"',
+    "´": "'",
+    "`": "'",
+}
+"""§27.4 of the Octopush terms, less the characters GSM-7 already holds."""
+
+TYPOGRAPHIC_TABLE: Final[dict[str, str]] = {
+    **dict.fromkeys("‘’‚‛′‹›", "'"),
+    **dict.fromkeys("“”„‟″«»", '"'),
+    **dict.fromkeys("‐‑‒–—―−", "-"),
+    "…": "...",
+    "•": "-",
+    "⁄": "/",
+    "¦": "|",
+    "ˆ": "^",
+    "˜": "~",
+    "\t": " ",
+    **dict.fromkeys("\u00a0\u202f\u205f\u3000", " "),
+    **{chr(cp): " " for cp in range(0x2000, 0x200B)},
+    **dict.fromkeys("\u2028\u2029", "\n"),
+    **dict.fromkeys("\u200b\u200c\u200d\u2060\ufeff\u00ad", ""),
+}
+"""Quotes, dashes, ellipsis, bullets, Unicode spaces to ASCII; zero-width characters removed."""
+
+LETTER_TABLE: Final[dict[str, str]] = {
+    "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "ı": "i", "Ĳ": "IJ", "ĳ": "ij",
+    "Ŀ": "L", "ŀ": "l", "ſ": "s", "Ŋ": "N", "ŋ": "n", "Ŧ": "T", "ŧ": "t",
+    # Greek capitals drawn like Latin ones (the others, Δ Φ Γ Λ Ω Π Ψ Σ Θ Ξ, are GSM-7).
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M",
+    "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+}  # fmt: skip
+"""Letters with no Unicode decomposition but an obvious GSM twin."""
+
+_DECOMPOSED_RANGES: Final = (range(0x00C0, 0x0250), range(0x1E00, 0x1F00))
+"""Latin-1, Latin Extended-A/B and Latin Extended Additional (Vietnamese, Welsh…)."""
+
+
+def _nearest_gsm(char: str) -> str | None:
+    """The GSM letter ``char`` becomes when accents are dropped from the outside in."""
+    decomposed = unicodedata.normalize("NFD", char)
+    base, marks = decomposed[0], decomposed[1:]
+    if not marks or not all(unicodedata.combining(m) for m in marks):
+        return None
+    for keep in range(len(marks) - 1, -1, -1):
+        candidate = unicodedata.normalize("NFC", base + marks[:keep])
+        if len(candidate) == 1 and candidate in GSM_CHARS:
+            return candidate
+    return None
+
+
+def _decomposed_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for span in _DECOMPOSED_RANGES:
+        for char in map(chr, span):
+            if char not in GSM_CHARS and (twin := _nearest_gsm(char)) is not None:
+                table[char] = twin
+    return table
+
+
+LOOKALIKES: Final[dict[str, str]] = {
+    **_decomposed_table(),
+    **LETTER_TABLE,
+    **SEED_TABLE,
+    **TYPOGRAPHIC_TABLE,
+}
+"""Every single-character replacement; no key is GSM-7 and every value is made of GSM-7."""
+
+_GSM_CLASS: Final = "".join(regex.escape(c) for c in sorted(GSM_CHARS))
+_FOREIGN_RE: Final = regex.compile(f"[^{_GSM_CLASS}]\\p{{M}}*|[{_GSM_CLASS}]\\p{{M}}+")
+"""A unit transliteration may change: a non-GSM character, or a GSM one carrying marks, with
+the combining marks that follow it (so ``e`` + U+0301 is seen, and replaced, as a whole)."""
+_MARKS_RE: Final = regex.compile(r"\p{M}+")
+
+
+@lru_cache(maxsize=4096)
+def _replace_unit(unit: str) -> str:
+    """Compose, look up, then drop leftover marks: ``e``+U+0301 → ``é``, ``ê`` → ``e``."""
+    composed = unicodedata.normalize("NFC", unit)
+    replaced = "".join(LOOKALIKES.get(c, c) for c in composed)
+    return _MARKS_RE.sub("", replaced) if replaced[:1] in GSM_CHARS else replaced
+
+
+def transliterate(text: str) -> str:
+    """``text`` with every character that has a GSM-7 look-alike replaced by it.
+
+    Characters without one are kept, so the result may still need UCS-2.
+    """
+    return _FOREIGN_RE.sub(lambda m: _replace_unit(m.group()), text)
+
+
+def replacements(text: str) -> tuple[tuple[str, str], ...]:
+    """What :func:`transliterate` changes in ``text``: ``(original, replacement)`` pairs, each
+    once, in order of first appearance (shown to users so nothing changes behind their back)."""
+    found: dict[str, str] = {}
+    for unit in _FOREIGN_RE.findall(text):
+        if unit not in found and (new := _replace_unit(unit)) != unit:
+            found[unit] = new
+    return tuple(found.items())
