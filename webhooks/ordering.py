@@ -182,6 +182,12 @@ class MemoryCallbackStore:
         due = sorted((h for h in heads if h.next_attempt_at <= now), key=_due_order)
         return due[:limit]
 
+    def earliest_due(self) -> datetime | None:
+        """When the next head falls due, or None when nothing is queued."""
+        with self._lock:
+            times = [items[0].next_attempt_at for items in self._items.values() if items]
+        return min(times, default=None)
+
     def pending(self, key: str) -> list[QueuedCallback]:
         """Everything still queued for a key, head first (for inspection and tests)."""
         with self._lock:
