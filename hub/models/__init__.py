@@ -3,10 +3,12 @@
 
 from hub.models.account import Account, ApiKey, User
 from hub.models.base import Base, utcnow
+from hub.models.ledger import Balance, LedgerEntry, Pack
 from hub.models.message import FINAL_STATES, STATES, Campaign, IdempotencyRecord, Message
 from hub.models.optout import OptOut
+from hub.models.pricing import PriceRow
 
 __all__ = [
-    "FINAL_STATES", "STATES", "Account", "ApiKey", "Base", "Campaign", "IdempotencyRecord",
-    "Message", "OptOut", "User", "utcnow",
+    "FINAL_STATES", "STATES", "Account", "ApiKey", "Balance", "Base", "Campaign",
+    "IdempotencyRecord", "LedgerEntry", "Message", "OptOut", "Pack", "PriceRow", "User", "utcnow",
 ]
