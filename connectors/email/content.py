@@ -75,11 +75,20 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     except (UnicodeError, LookupError):
         pass
     if codec == "utf-8":
-        return data.decode("cp1252", errors="replace")
+        return _utf8_or_cp1252(data)
     try:
         return data.decode(codec, errors="replace")
     except LookupError:  # a bytes-to-bytes codec such as "base64" declared as a charset
         return data.decode("utf-8", errors="replace")
+
+
+def _utf8_or_cp1252(data: bytes) -> str:
+    """Bytes that are not valid UTF-8: damaged UTF-8 if any multi-byte sequence decoded, else
+    the Windows Western text that undeclared 8-bit email nearly always is."""
+    damaged = data.decode("utf-8", errors="replace")
+    if any(ord(char) > 0x7F and char != "\ufffd" for char in damaged):
+        return damaged
+    return data.decode("cp1252", errors="replace")
 
 
 def _codec(charset: str | None) -> str:
