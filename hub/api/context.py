@@ -1,0 +1,27 @@
+"""Per-request access to the process's :class:`~hub.services.Services`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from hub.db import transaction
+from hub.services import Services
+
+EXTENSION = "smshub"
+
+
+def services() -> Services:
+    """The services the app was created with."""
+    found: Services = current_app.extensions[EXTENSION]
+    return found
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A database transaction for one view: committed on success, rolled back on error."""
+    with transaction(services().sessions) as session:
+        yield session

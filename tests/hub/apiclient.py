@@ -1,0 +1,58 @@
+"""Helpers for the web tests: an app on a migrated test database, accounts with keys, counts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from hub.accounts import create_account, create_api_key
+from hub.app import create_app
+from hub.config import load_settings
+from hub.db import make_engine, make_sessionmaker, transaction
+from hub.services import Services
+
+
+def make_app(database_url: str, tmp_path: Any, redis: Any = None, **settings: Any) -> Flask:
+    """An app on ``database_url`` (already migrated), with or without Redis."""
+    conf = load_settings(environ={}, data_dir=tmp_path, database_url=database_url,
+                         secret_key="test-secret", **settings)
+    services = Services(settings=conf, sessions=make_sessionmaker(make_engine(database_url)),
+                        redis=redis)
+    app = create_app(services=services)
+    app.config["TESTING"] = True
+    return app
+
+
+def sessions(app: Flask) -> Any:
+    return app.extensions["smshub"].sessions
+
+
+def new_account(
+    app: Flask, name: str = "Acme", *, credits: Decimal | None = None, **kwargs: Any
+) -> tuple[str, str]:
+    """(account id, API key) of a fresh account; ``credits`` buys a pack when billing exists."""
+    with transaction(sessions(app)) as session:
+        account = create_account(session, name, **kwargs)
+        _, key = create_api_key(session, account)
+        if credits is not None:
+            from hub import ledger
+
+            ledger.purchase(session, account, credits, reference="test pack")
+        return account.id, key
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def count(app: Flask, model: Any) -> int:
+    with sessions(app)() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def client_for(app: Flask) -> FlaskClient:
+    return app.test_client()
