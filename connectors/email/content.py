@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.policy import compat32
@@ -62,7 +63,7 @@ def header_text(message: Message, name: str) -> str:
     raw = str(raw)
     try:
         decoded = str(make_header(decode_header(raw)))
-    except (LookupError, UnicodeError, ValueError, AssertionError):
+    except (LookupError, UnicodeError, ValueError, HeaderParseError):
         decoded = raw
     return collapse_whitespace(decoded.replace("\n", " ").replace("\r", " "))
 

@@ -79,6 +79,7 @@ class _TextExtractor(HTMLParser):
             return
         if tag not in _VOID_TAGS and (tag in _HIDDEN_TAGS or _is_quote(attrs)):
             self._skip_tag, self._skip_depth = tag, 1
+            self.chunks.append("\n")
             return
         if tag in _BLOCK_TAGS:
             self.chunks.append("\n")
@@ -99,6 +100,7 @@ class _TextExtractor(HTMLParser):
                 self._skip_depth -= 1
                 if self._skip_depth == 0:
                     self._skip_tag = None
+                    self.chunks.append("\n")
             return
         if tag in _BLOCK_TAGS:
             self.chunks.append("\n")
