@@ -6,7 +6,7 @@ Outcome rules (what :class:`DeliveryAttempt` says):
 - 408, 425, 429 and every 5xx, timeouts, connection errors and DNS failures: ``retryable``.
   ``Retry-After`` (seconds or HTTP date) is reported as ``retry_after`` for the scheduler.
 - Other 4xx: permanent: the receiver understood and refused; retrying the same bytes will not
-  change its mind. Also permanent: a URL the SSRF guard refuses (at any hop).
+  change its mind. Also permanent: a URL the SSRF guard refuses (at any hop), or a malformed one.
 - Redirects: 307 and 308 keep the method and body, so they are followed by hand, at most
   ``max_redirects`` hops, each hop checked by the SSRF guard again (the session does the check).
   301, 302 and 303 would turn the POST into a GET and are not followed: permanent failure
@@ -107,6 +107,8 @@ def deliver(
         result.error, result.retryable = "unresolvable_host", True
     except UnsafeUrlError as exc:
         result.error = f"unsafe_url: {exc.message}"
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+        result.error = f"invalid_url: {exc}"
     except requests.RequestException as exc:
         result.error, result.retryable = f"connection_error: {type(exc).__name__}", True
     finally:

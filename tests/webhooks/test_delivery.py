@@ -106,6 +106,13 @@ def test_a_forbidden_url_is_refused_for_good(event: Event) -> None:
     assert result.error is not None and result.error.startswith("unsafe_url")
 
 
+@pytest.mark.parametrize("url", ["https:///nohost", "hooks.example/cb", "http://[::1"])
+def test_a_malformed_url_is_refused_for_good(url: str, event: Event) -> None:
+    result = deliver(url, event, SECRET, session=safe_session(allow_http=True))
+    assert not result.ok and not result.retryable and result.error is not None
+    assert result.error.startswith(("invalid_url", "unsafe_url"))
+
+
 def test_307_to_an_allowed_address_is_followed_with_the_same_body(
     receiver: Receiver, session: requests.Session, event: Event
 ) -> None:

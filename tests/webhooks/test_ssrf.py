@@ -143,3 +143,26 @@ def test_the_session_never_follows_redirects_or_uses_proxies(receiver: Receiver)
         session.post(
             receiver.url(), data=b"{}", timeout=2, proxies={"http": "http://10.0.0.1:3128"}
         )
+
+
+def test_ipv6_addresses_are_pinned_too() -> None:
+    import threading
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Response
+
+    try:
+        server = make_server("::1", 0, lambda e, s: Response(e["HTTP_HOST"])(e, s))
+    except OSError:
+        pytest.skip("this host has no IPv6 loopback")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_port
+        session = safe_session(allow_http=True, allowlist=["::1"], resolver=lambda h, p: ["::1"])
+        response = session.get(f"http://hooks.v6.test:{port}/", timeout=2)
+        assert response.text == f"hooks.v6.test:{port}"
+        with pytest.raises(UnsafeUrlError):
+            safe_session(allow_http=True).get(f"http://[::1]:{port}/", timeout=2)
+    finally:
+        server.shutdown()
+        server.server_close()
