@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sms_core.compliance import (
     COUNTRY_RULES,
@@ -178,3 +180,22 @@ def test_french_week_shape() -> None:
 )
 def test_holiday_name(day: date, country: str, expected: str | None) -> None:
     assert holiday_name(day, country) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    instant=st.datetimes(
+        min_value=datetime(2024, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+    country=st.sampled_from(["FR", "RE", "MQ", "GF", "YT"]),
+)
+def test_the_answer_is_the_first_allowed_instant(instant: datetime, country: str) -> None:
+    result = next_send_time(instant, "marketing", country)
+    assert result >= instant
+    assert result - instant < timedelta(days=5)  # at most a long weekend with holidays
+    assert next_send_time(result, "marketing", country) == result
+    if result != instant:
+        just_before = result - timedelta(seconds=1)
+        assert next_send_time(just_before, "marketing", country) == result
+        local = result.astimezone(ZoneInfo(COUNTRY_RULES[country].time_zone or "UTC"))
+        assert local.time() in {time(8), time(10)}
