@@ -8,10 +8,13 @@ receiver never sees its configuration change under its feet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from connectors.base import Category
+
+_T = TypeVar("_T")
 
 SubjectMode = Literal["ignore", "prepend", "fallback", "text"]
 """How the subject takes part in the SMS text.
@@ -87,6 +90,11 @@ class EmailSettings:
     feedback_from: str | None = None
     """From address of notices; ``postmaster@<domain>`` when unset."""
 
+    @classmethod
+    def from_namespace(cls, values: Mapping[str, str]) -> EmailSettings:
+        """From the hub's ``SMSHUB_EMAIL_*`` namespace (``relay_*`` keys are the relay's)."""
+        return _build(cls, {k: v for k, v in values.items() if not k.startswith("relay_")})
+
 
 @dataclass(frozen=True, slots=True)
 class RelaySettings:
@@ -101,6 +109,12 @@ class RelaySettings:
     use_ssl: bool = False
     """Implicit TLS (port 465)."""
     timeout: float = 10.0
+
+    @classmethod
+    def from_namespace(cls, values: Mapping[str, str]) -> RelaySettings | None:
+        """From ``SMSHUB_EMAIL_RELAY_*``; None (no notices) when ``relay_host`` is not set."""
+        relay = {k[len("relay_") :]: v for k, v in values.items() if k.startswith("relay_")}
+        return _build(cls, relay) if relay.get("host") else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +140,33 @@ class EmailAccount:
     """Email the sender a summary of what was accepted for every email."""
     forward_replies: bool = False
     """Forward SMS replies (MO) to the mailbox that sent the original email."""
+
+
+def _build(cls: type[_T], values: Mapping[str, str]) -> _T:
+    """A settings dataclass from text values, converted by field type; typos are errors."""
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} settings: {', '.join(sorted(unknown))}")
+    return cls(**{name: _convert(name, hints[name], raw) for name, raw in values.items()})
+
+
+def _convert(name: str, kind: Any, raw: str) -> Any:
+    """Text → the field's type. Tuples are one item per line, or comma separated on one line."""
+    options = get_args(kind)
+    if get_origin(kind) is Literal:
+        if raw not in options:
+            raise ValueError(f"{name} must be one of {', '.join(options)}, not {raw!r}")
+        return raw
+    if type(None) in options:  # Optional[X]: empty text means None
+        inner = next(option for option in options if option is not type(None))
+        return None if raw == "" else _convert(name, inner, raw)
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind in (int, float):
+        return kind(raw)
+    if get_origin(kind) is tuple:
+        items = raw.splitlines() if "\n" in raw else raw.split(",")
+        return tuple(item.strip() for item in items if item.strip())
+    return raw

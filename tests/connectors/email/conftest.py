@@ -79,7 +79,7 @@ def body_of(message: EmailMessage) -> str:
     """The text of a notice."""
     part = message.get_body(("plain",))
     assert part is not None
-    return str(part.get_content())
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 @pytest.fixture

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import smtplib
+import socket
 from dataclasses import replace
 
 import pytest
 
-from connectors.email import EmailAccount, EmailGateway, InMemoryDirectory
+from connectors.email import (
+    EmailAccount,
+    EmailGateway,
+    EmailSettings,
+    InMemoryDirectory,
+    RelaySettings,
+)
 from tests.connectors.email.conftest import (
     CapturingRelay,
     GatewayFactory,
@@ -451,3 +458,67 @@ def test_sms_reply_forwarded_to_the_original_mailbox(
     assert notice["To"] == BOB and notice["Subject"] == "SMS from +33612345678"
     assert notice["Reply-To"] == f"33612345678.{SECRET}@{DOMAIN}"
     assert "Merci !" in body_of(notice)
+
+
+def test_summary_for_accounts_that_ask_for_it(
+    client: smtplib.SMTP,
+    directory: InMemoryDirectory,
+    submit: RecordingSubmit,
+    relay: CapturingRelay,
+) -> None:
+    directory.add(replace(GARAGE, summary=True))
+    transact(client, [to(), to("0698765432")], email(SENT))
+    [notice] = relay.messages
+    assert notice["Subject"] == "SMS summary: Rendez-vous"
+    assert body_of(notice) == (
+        "Your email was turned into SMS:\n\n- +33612345678: accepted\n- +33698765432: accepted\n"
+    )
+
+
+def test_relay_down_never_fails_the_email(
+    directory: InMemoryDirectory, submit: RecordingSubmit
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings = EmailSettings(domain=DOMAIN)
+    gateway = EmailGateway(
+        settings, directory, submit, RelaySettings("127.0.0.1", closed, timeout=2)
+    )
+    port = gateway.start("127.0.0.1", 0)
+    try:
+        submit.refuse["+33698765432"] = ("opted_out", "STOP")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            smtp.ehlo()
+            result = transact(smtp, [to(), to("0698765432")], email(SENT))
+    finally:
+        gateway.stop()
+    assert _code(result.data) == (250, "2.0.0 1 SMS accepted, 1 refused")
+
+
+def test_email_without_message_id_is_still_deduplicated(
+    client: smtplib.SMTP, submit: RecordingSubmit
+) -> None:
+    message = email(SENT).replace(b"Message-ID: <m1@garage-martin.fr>\r\n", b"")
+    assert b"Message-ID" not in message
+    transact(client, [to()], message)
+    transact(client, [to()], b"Received: from relay2\r\n" + message)
+    keys = {call[0].idempotency_key for call in submit.calls}
+    assert len(submit.calls) == 2 and len(keys) == 1 and len(submit.sent) == 1
+
+
+def test_submit_failure_answers_451_so_the_sender_retries(
+    directory: InMemoryDirectory,
+) -> None:
+    def broken(requests: object) -> list[object]:
+        raise ConnectionError("database unavailable")
+
+    gateway = EmailGateway(EmailSettings(domain=DOMAIN), directory, broken)  # type: ignore[arg-type]
+    port = gateway.start("127.0.0.1", 0)
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            smtp.ehlo()
+            result = transact(smtp, [to()], email(SENT))
+    finally:
+        gateway.stop()
+    assert _code(result.data)[0] == 451

@@ -8,7 +8,7 @@ from connectors.email.addressing import AddressError, normalize_number, parse_re
 from connectors.email.directory import InMemoryDirectory, sender_allowed
 from connectors.email.length import fit_text
 from connectors.email.limits import RateLimiter
-from connectors.email.settings import EmailAccount
+from connectors.email.settings import EmailAccount, EmailSettings, RelaySettings
 from sms_core.encoding import analyze
 from sms_core.errors import EncodingError, InvalidNumberError
 
@@ -147,3 +147,47 @@ def test_fit_text_truncates_at_a_safe_point(text: str, cap: int, expected: str |
 def test_fit_text_transliterated_keeps_gsm_ellipsis() -> None:
     fitted = fit_text("«Réparé» " * 40, transliterate=True, max_parts=1, truncate=True)
     assert fitted.encoding == "GSM-7" and fitted.text.endswith("...")
+
+
+def test_settings_from_the_hub_namespace() -> None:
+    namespace = {
+        "domain": "sms.garage.fr",
+        "max_recipients": "5",
+        "rate_per_minute": "2.5",
+        "subject_mode": "prepend",
+        "cut_markers": "#END, #FIN",
+        "disclaimer_patterns": "^Confidential, really\n^Avis",
+        "auth_require_tls": "false",
+        "tls_cert_file": "",
+        "relay_host": "mx.garage.fr",
+        "relay_port": "587",
+        "relay_starttls": "yes",
+    }
+    settings = EmailSettings.from_namespace(namespace)
+    assert settings == EmailSettings(
+        domain="sms.garage.fr",
+        max_recipients=5,
+        rate_per_minute=2.5,
+        subject_mode="prepend",
+        cut_markers=("#END", "#FIN"),
+        disclaimer_patterns=("^Confidential, really", "^Avis"),
+        auth_require_tls=False,
+        tls_cert_file=None,
+    )
+    assert RelaySettings.from_namespace(namespace) == RelaySettings(
+        host="mx.garage.fr", port=587, starttls=True
+    )
+    assert RelaySettings.from_namespace({"domain": "x"}) is None
+
+
+@pytest.mark.parametrize(
+    ("namespace", "message"),
+    [
+        ({"domian": "x"}, "unknown EmailSettings settings: domian"),
+        ({"subject_mode": "always"}, "subject_mode must be one of"),
+        ({"max_recipients": "many"}, "invalid literal"),
+    ],
+)
+def test_settings_typos_are_errors(namespace: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EmailSettings.from_namespace(namespace)
