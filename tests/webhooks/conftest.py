@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
 
 Script = Callable[[Request], Response]
 
@@ -40,7 +44,7 @@ class Receiver:
     def respond(self, *scripts: Script) -> None:
         self.script = list(scripts)
 
-    def __call__(self, environ: dict, start_response: Callable) -> object:
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         self.requests.append(
             Received(request.method, request.path, dict(request.headers), request.get_data())

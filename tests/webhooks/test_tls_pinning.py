@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -22,6 +23,9 @@ from webhooks import signing
 from webhooks.delivery import deliver
 from webhooks.events import make_event
 from webhooks.ssrf import safe_session
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
 
 
 def _certificate(tmp: Path) -> tuple[Path, Path]:
@@ -60,9 +64,9 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[bytes]]]:
     context.load_cert_chain(cert, key)
     bodies: list[bytes] = []
 
-    def app(environ: dict, start_response: object) -> object:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         bodies.append(Request(environ).get_data())
-        return Response(b"ok")(environ, start_response)  # type: ignore[arg-type]
+        return Response(b"ok")(environ, start_response)
 
     server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
