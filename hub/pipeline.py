@@ -1,0 +1,229 @@
+"""The submit pipeline: the one way an SMS enters the hub, for the API, connectors and the CLI.
+
+``submit(services, account, requests)`` normalises each recipient, drops duplicates, refuses what
+must not be sent (opted out, forbidden country, flooding, bad sender, template or length errors,
+no credits), renders and analyses the text, prices it, reserves the credits, computes the send
+instant (quiet hours for marketing), inserts the Message rows and, after the commit, enqueues
+their ids. It returns one :class:`SubmitResult` per request, in order.
+
+Decisions this module makes (documented here because callers rely on them):
+
+* **Transactions.** Requests are processed in chunks of :data:`CHUNK_SIZE`; each chunk is one
+  transaction (rows + credit reservation) followed by its enqueue. A call of up to
+  ``CHUNK_SIZE`` requests is therefore atomic; a 100,000-recipient campaign commits chunk by
+  chunk, so that single alerts submitted meanwhile are not blocked behind it.
+* **Duplicates.** Within one call, requests without an idempotency key are merged per recipient
+  (one message per number); the later ones answer ``duplicate=True`` with the first message's id.
+  Requests with a key are merged per key, and a key already used by the account (in this call or
+  any earlier one, before or after a restart) answers with the first message, ``duplicate=True``,
+  and sends nothing. A concurrent submit of the same key loses on the unique constraint and is
+  retried, so it too answers with the winner's message.
+* **Refusals.** A refused recipient of a multi-request call (a campaign, a connector batch) is
+  stored as a Message with status ``refused``, its ``reason`` code and cost 0, so that campaign
+  counts and the history show it; a refusal in a single-request call is only answered. Refused
+  rows never keep the idempotency key: retrying after the cause is fixed (credits bought, opt-in)
+  sends. Nothing is ever charged for a refusal.
+* **Credits.** Each chunk reserves its total with one ledger call. When the balance does not
+  cover a chunk, the longest prefix it covers is accepted and the rest refused
+  ``insufficient_credits``; when not even the first message of the call can be paid,
+  :class:`BillingError` ``insufficient_credits`` is raised and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connectors.base import SmsRequest, SubmitResult
+from hub import ledger, queues
+from hub.db import transaction
+from hub.models import Account, Message, utcnow
+from hub.recipients import domestic_countries
+from hub.services import Services
+from hub.submission import Call, Chunk, Draft, RaceLost
+from sms_core.errors import BillingError, HubError
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 2000
+"""Requests per transaction: large enough for bulk INSERT to pay off, small enough to keep
+memory flat and the database lock short."""
+
+RACE_RETRIES = 3
+"""Attempts of a chunk that lost an idempotency-key race to a concurrent submit."""
+
+
+def submit(
+    services: Services,
+    account: Account | str,
+    requests: Sequence[SmsRequest],
+    *,
+    campaign_id: str | None = None,
+) -> list[SubmitResult]:
+    """Submit ``requests`` for ``account``; one result per request, in order (see module doc)."""
+    call = _start(services, account, len(requests), campaign_id)
+    results: list[SubmitResult] = []
+    for start in range(0, len(requests), CHUNK_SIZE):
+        chunk = requests[start:start + CHUNK_SIZE]
+        results.extend(_submit_chunk(services, call, chunk, first=start == 0))
+    return results
+
+
+def _start(services: Services, account: Account | str, size: int,
+           campaign_id: str | None) -> Call:
+    account_id = account if isinstance(account, str) else account.id
+    with services.sessions() as session:
+        row = session.get(Account, account_id)
+        if row is None:
+            raise HubError(f"unknown account {account_id!r}", code="account_not_found")
+        book = ledger.price_book(session, row)
+    settings = dict(row.settings or {})
+    region = str(settings.get("region") or services.settings.default_region).upper()
+    return Call.create(
+        account=row,
+        price_book=book,
+        region=region,
+        countries=domestic_countries(region, settings.get("allowed_countries") or ()),
+        default_max_parts=services.settings.max_parts,
+        campaign_id=campaign_id,
+        keep_refused=campaign_id is not None or size > 1,
+        has_redis=services.redis is not None,
+    )
+
+
+def _submit_chunk(services: Services, call: Call, requests: Sequence[SmsRequest], *,
+                  first: bool) -> list[SubmitResult]:
+    for attempt in range(RACE_RETRIES):
+        try:
+            with transaction(services.sessions) as session:
+                chunk = _plan(session, call, requests)
+                _reserve(session, call, chunk, first=first)
+                _insert(session, chunk)
+        except (IntegrityError, RaceLost):
+            if attempt == RACE_RETRIES - 1:
+                raise
+            log.info("idempotency key race lost; replaying the chunk")
+            continue
+        call.commit(chunk)
+        queues.enqueue_new(services, chunk.ready_by_queue(), chunk.scheduled_by_queue())
+        return chunk.results()
+    raise AssertionError("unreachable")
+
+
+def _plan(session: Session, call: Call, requests: Sequence[SmsRequest]) -> Chunk:
+    """Decide the fate of every request of the chunk (nothing written yet)."""
+    chunk = Chunk(call=call, now=utcnow())
+    replays = _replays(session, call.account_id, requests)
+    drafts = [chunk.prepare(index, request, replays) for index, request in enumerate(requests)]
+    chunk.check_batch(session, drafts)
+    return chunk
+
+
+def _replays(session: Session, account_id: str,
+             requests: Sequence[SmsRequest]) -> dict[str, SubmitResult]:
+    """Results already given to the idempotency keys of ``requests`` (one query)."""
+    keys = {r.idempotency_key for r in requests if r.idempotency_key}
+    if not keys:
+        return {}
+    query = select(Message.idempotency_key, Message.id, Message.status, Message.to,
+                   Message.reason, Message.detail).where(
+        Message.account_id == account_id, Message.idempotency_key.in_(keys)
+    )
+    return {
+        key: SubmitResult(status=status, to=to, message_id=mid, code=reason, reason=detail,
+                          duplicate=True)
+        for key, mid, status, to, reason, detail in session.execute(query)
+        if key is not None
+    }
+
+
+def _reserve(session: Session, call: Call, chunk: Chunk, *, first: bool) -> None:
+    """Reserve the chunk's credits in one ledger call, trimming it to what the balance covers."""
+    payable = chunk.payable()
+    if not payable:
+        return
+    account = session.get(Account, call.account_id)
+    assert account is not None
+    total = sum((d.cost for d in payable), Decimal(0))
+    try:
+        with session.begin_nested():
+            ledger.reserve(session, account, total, reference=_reference(call, payable),
+                           count=len(payable))
+        return
+    except BillingError as exc:
+        if exc.code != "insufficient_credits":
+            raise
+        short = exc
+    kept = _affordable(payable, ledger.balance(session, account))
+    if first and not kept and not chunk.has_replays():
+        raise short
+    chunk.refuse_unpaid(payable[len(kept):], short)
+    if kept:
+        amount = sum((d.cost for d in kept), Decimal(0))
+        ledger.reserve(session, account, amount, reference=_reference(call, kept),
+                       count=len(kept))
+
+
+def _affordable(drafts: list[Draft], balance: Decimal) -> list[Draft]:
+    kept: list[Draft] = []
+    spent = Decimal(0)
+    for draft in drafts:
+        if spent + draft.cost > balance:
+            break
+        spent += draft.cost
+        kept.append(draft)
+    return kept
+
+
+def _reference(call: Call, drafts: list[Draft]) -> str:
+    return call.campaign_id or drafts[0].message_id
+
+
+def _insert(session: Session, chunk: Chunk) -> None:
+    rows = chunk.rows()
+    if rows:
+        session.execute(insert(Message), rows)
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """The public JSON shape of a message (REST API, callbacks, CLI)."""
+    return {
+        "id": message.id,
+        "to": message.to,
+        "status": message.status,
+        "encoding": message.encoding,
+        "segments": message.segments,
+        "cost": _decimal_string(message.cost),
+        "currency": message.currency,
+        "sender": message.sender,
+        "text": message.text,
+        "category": message.category,
+        "created_at": _iso(message.created_at),
+        "send_at": _iso(message.send_at),
+        "submitted_at": _iso(message.submitted_at),
+        "done_at": _iso(message.done_at),
+        "reason": message.reason,
+        "detail": message.detail,
+        "source": message.source,
+        "campaign_id": message.campaign_id,
+    }
+
+
+def _decimal_string(value: Decimal | None) -> str:
+    amount = Decimal(0) if value is None else Decimal(value)
+    return format(amount.normalize() if amount else Decimal(0), "f")
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

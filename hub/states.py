@@ -1,0 +1,111 @@
+"""The message state machine: which moves are allowed and which timestamp each move stamps.
+
+::
+
+    scheduled ─► accepted ─► submitted ─► delivered | undeliverable | expired
+        │            │           │
+        └─► cancelled└─► failed  └─► failed
+    (refused is only ever a starting state)
+
+Moves are made with one conditional ``UPDATE ... WHERE status IN (<allowed sources>)``, so two
+processes racing on the same message (a late DLR and the sweeper's expiry, a sweeper re-enqueue
+and a dispatcher) cannot both win, and a final state is never left: a DLR never moves a delivered
+message back. The caller commits the move before any side effect that depends on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CursorResult, update
+from sqlalchemy.orm import Session
+
+from hub.models import FINAL_STATES, Message, utcnow
+
+TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "scheduled": frozenset({"accepted", "cancelled", "failed"}),
+    "accepted": frozenset({"submitted", "failed", "cancelled", "expired"}),
+    "submitted": frozenset({"delivered", "undeliverable", "expired", "failed"}),
+    **{state: frozenset() for state in FINAL_STATES},
+}
+"""Allowed moves, from each state to the states it may go to."""
+
+STAMPS: Mapping[str, str] = {
+    "accepted": "accepted_at",
+    "submitted": "submitted_at",
+    **{state: "done_at" for state in FINAL_STATES},
+}
+"""The timestamp column each state sets when a message enters it."""
+
+INITIAL_STATES = frozenset({"scheduled", "accepted", "refused"})
+"""States a message may be created in."""
+
+
+class TransitionError(ValueError):
+    """A move the state machine forbids (a programming error, not a race)."""
+
+
+def sources(target: str) -> frozenset[str]:
+    """The states from which a message may move to ``target``."""
+    found = frozenset(state for state, targets in TRANSITIONS.items() if target in targets)
+    if not found:
+        raise TransitionError(f"no state may move to {target!r}")
+    return found
+
+
+def can_move(current: str, target: str) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+def stamp(target: str, at: datetime | None = None) -> dict[str, Any]:
+    """The column values entering ``target`` sets (status and its timestamp)."""
+    values: dict[str, Any] = {"status": target}
+    column = STAMPS.get(target)
+    if column:
+        values[column] = at or utcnow()
+    return values
+
+
+def move(
+    session: Session,
+    ids: Iterable[str],
+    target: str,
+    *,
+    only_from: Sequence[str] | None = None,
+    at: datetime | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> int:
+    """Move the messages ``ids`` to ``target`` when their current state allows it.
+
+    ``only_from`` narrows the allowed sources further (the sweeper expires only ``submitted``).
+    Extra column ``values`` (reason, operator id...) are written in the same statement. Returns
+    how many rows moved; the others were already elsewhere (a race lost, a final state kept).
+    """
+    allowed = sources(target)
+    if only_from is not None:
+        wrong = set(only_from) - allowed
+        if wrong:
+            raise TransitionError(f"cannot move from {sorted(wrong)} to {target!r}")
+        allowed = frozenset(only_from)
+    id_list = list(ids)
+    if not id_list:
+        return 0
+    statement = (
+        update(Message)
+        .where(Message.id.in_(id_list), Message.status.in_(sorted(allowed)))
+        .values(**stamp(target, at), **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+def move_one(
+    session: Session, message_id: str, target: str, *, at: datetime | None = None,
+    **values: Any,
+) -> bool:
+    """:func:`move` for one message; True when it moved."""
+    return move(session, [message_id], target, at=at, values=values) == 1

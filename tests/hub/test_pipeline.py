@@ -1,0 +1,246 @@
+"""The submit pipeline against a real database and an embedded Redis."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from rq import Queue
+from sqlalchemy import func, select
+
+from connectors.base import SmsRequest
+from hub import ledger, pipeline
+from hub.db import transaction
+from hub.models import Account, Message, OptOut
+from hub.services import Services, build_services
+from sms_core.errors import BillingError
+from tests.hub.conftest import UNIT_PRICE, make_account
+
+MOBILE = "06 12 34 56 78"
+MOBILE_E164 = "+33612345678"
+
+
+def sms(to: str = MOBILE, text: str = "Votre rendez-vous est confirmé", **kw: object) -> SmsRequest:
+    return SmsRequest(account="", to=to, text=text, **kw)  # type: ignore[arg-type]
+
+
+def rows(services: Services) -> list[Message]:
+    with services.sessions() as session:
+        return list(session.scalars(select(Message).order_by(Message.created_at, Message.id)))
+
+
+def queued_ids(services: Services, name: str) -> list[str]:
+    ids: list[str] = []
+    for job in services.queue(name).jobs:
+        ids.extend(job.args[0])
+    return ids
+
+
+def test_an_alert_is_accepted_priced_stored_and_enqueued(services: Services,
+                                                         account: Account) -> None:
+    [result] = pipeline.submit(services, account, [sms()])
+    assert (result.status, result.to, result.refused) == ("accepted", MOBILE_E164, False)
+    [message] = rows(services)
+    assert message.id == result.message_id
+    assert (message.status, message.encoding, message.segments) == ("accepted", "GSM-7", 1)
+    assert message.cost == UNIT_PRICE and message.country == "FR"
+    assert message.accepted_at is not None and message.enqueued_at is not None
+    assert queued_ids(services, "transactional") == [message.id]
+    with services.sessions() as session:
+        assert ledger.balance(session, account.id) == Decimal(100) - UNIT_PRICE
+
+
+@pytest.mark.parametrize(
+    ("request_", "code"),
+    [
+        (sms(to="not a number"), "invalid_number"),
+        (sms(to="01 42 68 53 00"), "fixed_line"),
+        (sms(to="+44 7400 123456"), "country_not_allowed"),
+        (sms(sender="AB"), "sender_invalid"),
+        (sms(text="x" * 500), "too_long"),
+        (sms(text="   "), "text_empty"),
+        (sms(category="newsletter"), "category_invalid"),  # type: ignore[arg-type]
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_refusals_carry_their_code_and_cost_nothing(services: Services, account: Account,
+                                                    request_: SmsRequest, code: str) -> None:
+    [result] = pipeline.submit(services, account, [request_])
+    assert (result.status, result.code, result.message_id) == ("refused", code, None)
+    assert result.reason
+    assert rows(services) == []
+    with services.sessions() as session:
+        assert ledger.balance(session, account.id) == Decimal(100)
+
+
+def test_opted_out_numbers_are_refused(services: Services, account: Account) -> None:
+    with transaction(services.sessions) as session:
+        session.add(OptOut(account_id=account.id, number=MOBILE_E164, source="sms"))
+    [result] = pipeline.submit(services, account, [sms(category="marketing")])
+    assert (result.status, result.code) == ("refused", "opted_out")
+
+
+def test_allowed_countries_open_international_sending(services: Services) -> None:
+    from tests.hub.conftest import seed_prices
+
+    seed_prices(services)
+    account = make_account(services, allowed_countries=["GB"])
+    [result] = pipeline.submit(services, account, [sms(to="+44 7400 123456")])
+    assert result.status == "accepted"
+    assert rows(services)[0].country == "GB"
+
+
+def test_a_multi_recipient_send_stores_refusals_and_merges_duplicates(
+        services: Services, account: Account) -> None:
+    results = pipeline.submit(services, account, [
+        sms(), sms(to="+33 6 12 34 56 78"), sms(to="12"), sms(to="06 98 76 54 32"),
+    ])
+    first, dup, bad, other = results
+    assert first.status == other.status == "accepted"
+    assert dup.duplicate and dup.message_id == first.message_id
+    assert bad.status == "refused" and bad.message_id is not None
+    stored = {m.id: m for m in rows(services)}
+    assert len(stored) == 3
+    assert (stored[bad.message_id].status, stored[bad.message_id].cost) == ("refused", 0)
+    assert stored[bad.message_id].reason == "invalid_number"
+    with services.sessions() as session:
+        assert ledger.balance(session, account.id) == Decimal(100) - 2 * UNIT_PRICE
+
+
+def test_an_idempotency_key_sends_once_even_across_restarts(
+        services: Services, account: Account) -> None:
+    [first] = pipeline.submit(services, account, [sms(idempotency_key="evt-1:24h")])
+    [again] = pipeline.submit(services, account, [sms(idempotency_key="evt-1:24h")])
+    restarted = build_services(services.settings)
+    try:
+        [later] = pipeline.submit(restarted, account.id, [sms(idempotency_key="evt-1:24h")])
+    finally:
+        restarted.close()
+    assert not first.duplicate and again.duplicate and later.duplicate
+    assert first.message_id == again.message_id == later.message_id
+    assert len(rows(services)) == 1
+    assert queued_ids(services, "transactional") == [first.message_id]
+
+
+def test_two_keys_to_one_number_are_two_messages(services: Services, account: Account) -> None:
+    results = pipeline.submit(services, account, [
+        sms(idempotency_key="a", text="Rappel A"), sms(idempotency_key="b", text="Rappel B"),
+        sms(idempotency_key="a", text="Rappel A"),
+    ])
+    assert [r.duplicate for r in results] == [False, False, True]
+    assert results[2].message_id == results[0].message_id
+    assert len(rows(services)) == 2
+
+
+def test_concurrent_submits_of_one_key_make_one_message(services: Services,
+                                                        account: Account) -> None:
+    barrier = threading.Barrier(4)
+    found: list[str | None] = []
+
+    def worker() -> None:
+        barrier.wait()
+        [result] = pipeline.submit(services, account.id, [sms(idempotency_key="order-7:paid")])
+        found.append(result.message_id)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(found)) == 1 and None not in found
+    assert len(rows(services)) == 1
+
+
+def test_no_credit_at_all_raises_and_stores_nothing(services: Services) -> None:
+    from tests.hub.conftest import seed_prices
+
+    seed_prices(services)
+    broke = make_account(services, credits=None)
+    with pytest.raises(BillingError) as caught:
+        pipeline.submit(services, broke, [sms(), sms(to="0698765432")])
+    assert caught.value.code == "insufficient_credits"
+    assert rows(services) == []
+
+
+def test_a_campaign_is_cut_to_what_the_balance_covers(services: Services,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.hub.conftest import seed_prices
+
+    seed_prices(services)
+    poor = make_account(services, credits=UNIT_PRICE * 3)
+    monkeypatch.setattr(pipeline, "CHUNK_SIZE", 2)
+    numbers = [f"06 12 00 00 0{i}" for i in range(5)]
+    results = pipeline.submit(services, poor, [sms(to=n) for n in numbers])
+    assert [r.status for r in results] == ["accepted"] * 3 + ["refused"] * 2
+    assert {r.code for r in results[3:]} == {"insufficient_credits"}
+    with services.sessions() as session:
+        assert ledger.balance(session, poor.id) == 0
+
+
+def test_marketing_outside_hours_is_scheduled_with_a_stop_mention(
+        services: Services, account: Account) -> None:
+    paris = ZoneInfo("Europe/Paris")
+    sunday_noon = datetime(2031, 6, 15, 12, 0, tzinfo=paris)
+    assert sunday_noon.weekday() == 6
+    [result] = pipeline.submit(services, account, [
+        sms(category="marketing", text="Soldes -20%", send_at=sunday_noon),
+    ])
+    assert result.status == "scheduled"
+    [message] = rows(services)
+    assert message.send_at == datetime(2031, 6, 16, 8, 0, tzinfo=paris)
+    assert "STOP" in message.text and message.text.startswith("Soldes -20%")
+    assert message.enqueued_at is None and message.accepted_at is None
+    scheduled = Queue("bulk", connection=services.redis).scheduled_job_registry
+    assert len(scheduled.get_job_ids()) == 1
+
+
+def test_flooding_and_repeated_texts_are_refused(services: Services, account: Account) -> None:
+    texts = [f"Code {i}" for i in range(16)]
+    results = pipeline.submit(services, account,
+                              [sms(text=t, idempotency_key=t) for t in texts])
+    assert [r.status for r in results[:15]] == ["accepted"] * 15
+    assert (results[15].status, results[15].code) == ("refused", "flooding")
+    [again] = pipeline.submit(services, account, [sms(to="0698765432", text="Salut")])
+    [repeat] = pipeline.submit(services, account, [sms(to="0698765432", text="Salut")])
+    assert again.status == "accepted"
+    assert (repeat.status, repeat.code) == ("refused", "duplicate_text")
+
+
+def test_a_campaign_is_inserted_in_chunks_and_enqueued_in_batches(
+        services: Services, account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "CHUNK_SIZE", 40)
+    numbers = [f"+336{10000000 + i}" for i in range(120)]
+    results = pipeline.submit(services, account,
+                              [sms(to=n, category="marketing", text="Hi") for n in numbers])
+    ids = [r.message_id for r in results]
+    assert all(r.status in {"accepted", "scheduled"} for r in results)
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 120
+    if results[0].status == "accepted":
+        jobs = services.queue("bulk").jobs
+        assert sorted(i for job in jobs for i in job.args[0]) == sorted(ids)
+        assert max(len(job.args[0]) for job in jobs) == services.settings.batch_size
+
+
+def test_message_to_dict_has_the_public_shape(services: Services, account: Account) -> None:
+    [result] = pipeline.submit(services, account, [sms(text="Ça coûte 5 €")])
+    with services.sessions() as session:
+        message = session.get(Message, result.message_id)
+        assert message is not None
+        shown = pipeline.message_to_dict(message)
+    assert shown["to"] == MOBILE_E164 and shown["cost"] == "0.05"
+    assert shown["encoding"] == "UCS-2" or shown["encoding"] == "GSM-7"
+    assert shown["created_at"].endswith("Z") and shown["status"] == "accepted"
+
+
+def test_templates_are_rendered_per_recipient(services: Services, account: Account) -> None:
+    results = pipeline.submit(services, account, [
+        SmsRequest(account="", to=MOBILE, template="Bonjour {{ name }}", variables={"name": "Léa"}),
+        SmsRequest(account="", to="0698765432", template="Bonjour {{ name", variables={}),
+    ])
+    assert results[0].status == "accepted"
+    assert results[1].status == "refused" and results[1].code
+    assert rows(services)[0].text == "Bonjour Léa"
