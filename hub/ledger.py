@@ -237,7 +237,8 @@ def purchase(session: Session, account: Account | str, amount: Decimal, *, refer
              currency: str | None = None, now: datetime | None = None) -> Pack:
     """Add a pack of credits to the paying account (valid per ``policy`` unless ``expires_at``).
 
-    Under the ``rolling`` policy a purchase also renews every live rolling pack.
+    Under the ``rolling`` policy a purchase also renews every live rolling pack. A post-paid
+    account in debt repays it first: only the rest of the pack remains to spend (and expire).
     """
     amount = billing.positive_money(amount)
     _, paying = _payer(session, account)
@@ -246,7 +247,8 @@ def purchase(session: Session, account: Account | str, amount: Decimal, *, refer
                            code="currency_mismatch")
     when = _now(now)
     bal = lock_balance(session, paying)
-    pack = Pack(account_id=paying.id, amount=amount, remaining=amount, reference=reference,
+    debt = min(amount, max(-bal.balance, ZERO))
+    pack = Pack(account_id=paying.id, amount=amount, remaining=amount - debt, reference=reference,
                 policy=policy, purchased_at=when,
                 expires_at=expires_at or billing.pack_expiry(when, policy))
     session.add(pack)

@@ -229,3 +229,11 @@ def test_each_call_writes_one_row_whatever_the_batch_size(session: Session, acco
     ledger.reserve(session, account, D("450"), reference="chunk", count=10_000, now=T0)
     ledger.settle(session, account, D("450"), reference="chunk", count=10_000, now=T0)
     assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 3
+
+
+def test_a_purchase_repays_post_paid_debt_first(session: Session, account: str) -> None:
+    ledger.set_credit_limit(session, account, D(50))
+    ledger.settle(session, account, D(8), reference="m", now=T0)
+    pack = ledger.purchase(session, account, D(10), reference="p", now=T0)
+    assert (ledger.balance(session, account), pack.remaining) == (D(2), D(2))
+    assert ledger.expire_packs(session, now=T0 + timedelta(days=400)) == D(2)
