@@ -29,6 +29,13 @@ class Refused(Exception):
         self.status = status
 
 
+class UnknownSecret(Refused):
+    """A secret that is nobody's: counted as a failed attempt, like a wrong password."""
+
+    def __init__(self) -> None:
+        super().__init__("550 5.7.1 Unknown address secret")
+
+
 def authorise(
     directory: AccountDirectory,
     *,
@@ -62,7 +69,7 @@ def _account(
     if secret is not None:
         account = directory.by_secret(secret)
         if account is None:
-            raise Refused("550 5.7.1 Unknown address secret")
+            raise UnknownSecret()
         return account
     raise Refused(
         "550 5.7.1 Authentication required: log in with SMTP AUTH or write to"

@@ -7,6 +7,7 @@ MAIL      ``550 5.7.1`` null sender ``<>`` (bounces never become SMS);
           ``451 4.7.1`` the sender is over its rate limit
 RCPT      ``452 4.5.3`` more recipients than ``max_recipients``;
           ``550 5.7.1`` other domain (no relay), not authorised (see :mod:`.authorization`);
+          ``451 4.7.1`` too many unknown secrets from this client (guessing);
           ``451 4.7.1`` the account is over its rate limit;
           ``550 5.1.1`` not a number or not a mobile number, with the reason
 DATA      ``552`` over ``max_message_size`` (aiosmtpd), then :mod:`.processing`
@@ -31,7 +32,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from connectors.email.addressing import AddressError, Normalizer, normalize_number, parse_recipient
-from connectors.email.authorization import Refused, authorise
+from connectors.email.authorization import Refused, UnknownSecret, authorise
 from connectors.email.directory import AccountDirectory, normalize_address
 from connectors.email.limits import RateLimiter
 from connectors.email.processing import MessageProcessor, Transaction
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 AUTH_FAILURES_BURST = 5
 AUTH_FAILURES_PER_MINUTE = 2.0
+"""Wrong passwords and unknown address secrets one client address may try: both are guesses."""
 TOO_MANY_FAILURES = "454 4.7.0 Too many failed authentications, try again later"
 
 
@@ -104,15 +106,22 @@ class EmailHandler:
         """The recipient's E.164 number once the address, the sender and the rate are checked."""
         recipient = parse_recipient(address, self.settings.domain)
         authenticated = session.auth_data if session.authenticated else None
-        account = await asyncio.to_thread(
-            authorise,
-            self.directory,
-            sender=transaction.sender,
-            secret=recipient.secret,
-            authenticated=authenticated if isinstance(authenticated, EmailAccount) else None,
-            bound=transaction.account,
-            domain=self.settings.domain,
-        )
+        failures = f"peer:{_peer_host(session)}"
+        if recipient.secret is not None and self.auth_failures.wait(failures):
+            raise Refused("451 4.7.1 Too many unknown address secrets, try again later")
+        try:
+            account = await asyncio.to_thread(
+                authorise,
+                self.directory,
+                sender=transaction.sender,
+                secret=recipient.secret,
+                authenticated=authenticated if isinstance(authenticated, EmailAccount) else None,
+                bound=transaction.account,
+                domain=self.settings.domain,
+            )
+        except UnknownSecret:
+            self.auth_failures.take(failures)
+            raise
         if transaction.account is None:
             wait = self.limiter.take(f"account:{account.account}")
             if wait:

@@ -522,3 +522,13 @@ def test_submit_failure_answers_451_so_the_sender_retries(
     finally:
         gateway.stop()
     assert _code(result.data)[0] == 451
+
+
+def test_secret_guessing_is_throttled_per_client(
+    client: smtplib.SMTP, submit: RecordingSubmit
+) -> None:
+    guesses = [to(secret=f"guess{i}") for i in range(6)] + [to()]
+    result = transact(client, guesses, email())
+    assert [code for code, _ in result.rcpts] == [550] * 5 + [451] * 2
+    assert _code(result.rcpts[-1])[1].startswith("4.7.1 Too many unknown address secrets")
+    assert submit.calls == []
