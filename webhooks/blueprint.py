@@ -12,6 +12,7 @@ None). Answers are quick and small:
 
 - 202 ``{"status": "accepted", "id": ...}``: the sink took it.
 - 200 ``{"status": "duplicate", "id": ...}``: the same event was already taken; sink not called.
+- 413 problem JSON for a body over ``max_body`` (1 MiB by default).
 - 401 problem JSON (``signature_invalid``, ``stale_request``, ``replayed_request``): sink not
   called. 404 for an unknown route. 503 if the sink failed: the request's keys are forgotten
   so the provider's retry is accepted.
@@ -40,6 +41,7 @@ ResolveRoute = Callable[[str], RouteAuth | None]
 Sink = Callable[[str, str, Any, str], str | None]
 PROBLEM_TYPE = "urn:smshub:problem:"
 KINDS = ("dlr", "mo")
+MAX_BODY = 1024 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,11 @@ def create_inbound_blueprint(
     seen: SeenStore | None = None,
     clock: Clock = utc_now,
     name: str = "inbound_webhooks",
+    max_body: int = MAX_BODY,
 ) -> Blueprint:
     """The inbound blueprint. Pass the hub's Redis-backed ``seen`` store in production; the
-    default in-memory store only works within one process."""
+    default in-memory store only works within one process. Bodies over ``max_body`` bytes are
+    refused with 413 before anything is hashed."""
     store: SeenStore = seen if seen is not None else MemorySeenStore(clock)
     blueprint = Blueprint(name, __name__)
 
@@ -61,6 +65,8 @@ def create_inbound_blueprint(
         auth = resolve_route(route)
         if auth is None:
             return problem(404, "route_not_found", f"no inbound route named {route!r}")
+        if (request.content_length or 0) > max_body:
+            return problem(413, "payload_too_large", f"inbound bodies are limited to {max_body} B")
         inbound = _inbound_request()
         token = graph_validation_token(inbound.query) if auth.scheme == "graph" else None
         if token is not None:

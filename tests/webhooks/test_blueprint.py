@@ -239,3 +239,12 @@ def test_a_failing_sink_answers_503_and_the_retry_is_accepted(
     sink.fail = False
     assert client.post("/routes/op/dlr", data=DLR, headers=headers).status_code == 202
     assert len(sink.calls) == 1
+
+
+def test_oversized_bodies_are_refused_before_verification(sink: Sink) -> None:
+    app = Flask(__name__)
+    app.register_blueprint(create_inbound_blueprint(ROUTES.get, sink, max_body=100))
+    big = b"{" + b" " * 200 + b"}"
+    response = app.test_client().post("/routes/op/dlr", data=big, headers=op_headers(big, TS))
+    assert_problem(response, 413, "payload_too_large")
+    assert sink.calls == []
