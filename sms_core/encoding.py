@@ -24,10 +24,10 @@ are ``analyze(text, gsm_only=True, forbidden=LOW_COST_FORBIDDEN)``.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Callable, Iterable
+import re
+from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Final
 
 import regex
@@ -68,13 +68,14 @@ LOW_COST_FORBIDDEN: Final = frozenset("€")
 
 transliterate = _lookalikes.transliterate
 
+_ASTRAL_RE: Final = re.compile("[\U00010000-\U0010ffff]")
+"""Characters beyond the BMP: a surrogate pair, two UCS-2 units."""
 _CLUSTER_RE: Final = regex.compile(r"\X")
-_JOINING_RE: Final = regex.compile(
-    r"[\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}\p{GCB=Prepend}\p{GCB=Regional_Indicator}"
-    r"\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]"
-)
-"""Characters that can join a grapheme cluster with their neighbour. A text without any has only
-one multi-character cluster, ``\\r\\n``, and is split without running the segmenter."""
+_ANCHOR_RE: Final = regex.compile(r"(?r)\p{GCB=Other}{2}")
+"""Two neighbours of Grapheme_Cluster_Break "Other" (letters, digits, punctuation, most emoji):
+no UAX #29 rule joins them, so a cluster boundary lies between them. Searched backwards."""
+_ANCHOR_WINDOW: Final = 24
+"""How far before a cut to look for such a boundary before segmenting from the part start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,17 +164,20 @@ def _check_cap(max_parts: int | None) -> None:
 
 
 def _choose_text(text: str, transliterate: bool) -> Analysis:
-    """Measure the text, or its transliteration when that one is GSM-7."""
-    if gsm7.is_gsm7(text):
+    """Measure the text, or its transliteration when that one is GSM-7.
+
+    One scan finds the characters outside GSM-7; it decides the encoding and feeds both the
+    transliteration and the ``unsupported`` report.
+    """
+    foreign = gsm7.foreign_chars(text)
+    if not foreign:
         return _measure(text, GSM7, original=text)
     if transliterate:
-        candidate = _lookalikes.transliterate(text)
-        if gsm7.is_gsm7(candidate):
-            changes = _lookalikes.replacements(text)
-            return _measure(candidate, GSM7, original=text, replacements=changes)
-        foreign = _unique(gsm7.NON_GSM_RE.findall(candidate))
-        return _measure(text, UCS2, original=text, unsupported=foreign)
-    return _measure(text, UCS2, original=text, unsupported=_unique(gsm7.NON_GSM_RE.findall(text)))
+        result = _lookalikes.transliterate_for_gsm(text, foreign)
+        if not result.unsupported:
+            return _measure(result.text, GSM7, original=text, replacements=result.replacements)
+        return _measure(text, UCS2, original=text, unsupported=result.unsupported)
+    return _measure(text, UCS2, original=text, unsupported=_unique(foreign))
 
 
 def _unique(chars: Iterable[str]) -> tuple[str, ...]:
@@ -188,12 +192,9 @@ def _measure(
     replacements: tuple[tuple[str, str], ...] = (),
     unsupported: tuple[str, ...] = (),
 ) -> Analysis:
-    cost = _cost_function(text, encoding)
-    length = cost(text)
-    if length <= SINGLE_CAPACITY[encoding]:
-        parts = [text]
-    else:
-        parts = _split(text, PART_CAPACITY[encoding], cost)
+    doubles = _double_unit_offsets(text, encoding)
+    length = len(text) + len(doubles)
+    parts = [text] if length <= SINGLE_CAPACITY[encoding] else _split(text, encoding, doubles)
     return Analysis(
         text=text,
         encoding=encoding,
@@ -220,72 +221,79 @@ def _check_route(analysis: Analysis, gsm_only: bool, forbidden: frozenset[str]) 
         )
 
 
-def _cost_function(text: str, encoding: str) -> Callable[[str], int]:
-    """The cheapest exact unit counter for this text: plain ``len`` when every character costs
-    one unit (no extension character in GSM-7, no astral character in UCS-2)."""
+def _double_unit_offsets(text: str, encoding: str) -> list[int]:
+    """Offsets of the characters that cost two units, in order: extension characters in GSM-7,
+    astral characters (surrogate pairs) in UCS-2. Usually none, found without a scan."""
     if encoding == GSM7:
-        return gsm7.septet_count if gsm7.EXTENSION_RE.search(text) else len
-    if len(text.encode("utf-16-le")) == 2 * len(text):
-        return len
-    return _utf16_units
+        if gsm7.septet_count(text) == len(text):
+            return []
+        pattern = gsm7.EXTENSION_RE
+    else:
+        if len(text.encode("utf-16-le")) == 2 * len(text):
+            return []
+        pattern = _ASTRAL_RE
+    return [match.start() for match in pattern.finditer(text)]
 
 
-def _utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) >> 1
+def _split(text: str, encoding: str, doubles: list[int]) -> list[str]:
+    """Cut ``text`` into parts that fit, each ending on a grapheme cluster boundary.
 
-
-def _split(text: str, capacity: int, cost: Callable[[str], int]) -> list[str]:
-    """Cut ``text`` into parts of at most ``capacity`` units, each ending on a cluster boundary."""
-    boundaries = _cluster_ends(text)
+    GSM-7 holds no character that joins a grapheme cluster except in ``\\r\\n``, so only UCS-2
+    texts need the segmenter, and then only around each cut.
+    """
+    capacity = PART_CAPACITY[encoding]
+    boundary = _crlf_boundary if encoding == GSM7 else _cluster_boundary
     parts: list[str] = []
     start, size = 0, len(text)
     while start < size:
-        end = _fit(text, start, capacity, cost)
+        end = _fit(start, min(size, start + capacity), capacity, doubles)
         if end < size:
-            end = _last_boundary(text, start, end, boundaries)
+            end = boundary(text, start, end)
         parts.append(text[start:end])
         start = end
     return parts
 
 
-def _fit(text: str, start: int, capacity: int, cost: Callable[[str], int]) -> int:
-    """The furthest end such that ``text[start:end]`` costs at most ``capacity`` units.
+def _fit(start: int, end: int, capacity: int, doubles: list[int]) -> int:
+    """The furthest ``end`` such that ``text[start:end]`` costs at most ``capacity`` units.
 
-    Every character costs one or two units, so when a slice is ``over`` units too long at least
-    ``ceil(over / 2)`` characters must go: dropping exactly that many and measuring again never
-    drops one too many, and needs only C-level slicing and counting.
+    ``end`` comes in as ``start + capacity`` (every character costs at least one unit). When the
+    slice is ``over`` units too long, at least ``ceil(over / 2)`` characters must go: dropping
+    exactly that many and counting again never drops one too many. Counting is two bisections
+    in the offsets of the two-unit characters.
     """
-    end = min(len(text), start + capacity)
-    if cost is len:
+    if not doubles:
         return end
-    over = cost(text[start:end]) - capacity
+    first = bisect_left(doubles, start)
+    over = end - start + bisect_left(doubles, end, first) - first - capacity
     while over > 0:
         end -= (over + 1) // 2
-        over = cost(text[start:end]) - capacity
+        over = end - start + bisect_left(doubles, end, first) - first - capacity
     return end
 
 
-def _cluster_ends(text: str) -> list[int] | None:
-    """Offsets where grapheme clusters end, or None when only ``\\r\\n`` can join characters."""
-    if _JOINING_RE.search(text) is None:
-        return None
-    return list(accumulate(map(len, _CLUSTER_RE.findall(text))))
+def _crlf_boundary(text: str, start: int, end: int) -> int:
+    """Keep ``\\r\\n`` together, the only multi-character cluster a GSM-7 text can hold."""
+    if text[end - 1] == "\r" and text[end] == "\n" and end - 1 > start:
+        return end - 1
+    return end
 
 
-def _last_boundary(text: str, start: int, end: int, boundaries: list[int] | None) -> int:
-    """Move ``end`` back to the last cluster boundary after ``start``.
+def _cluster_boundary(text: str, start: int, end: int) -> int:
+    """The last grapheme cluster boundary in ``(start, end]``.
 
-    If the cluster at ``start`` alone is longer than the part, ``end`` stays where it is: the
-    cluster is cut between code points, which keeps surrogate pairs and escape pairs whole.
+    Segmentation restarts from a known boundary close to the cut (see ``_ANCHOR_RE``), or from
+    the part start. If the cluster at ``start`` alone is longer than the part, ``end`` stays
+    where it is: the cluster is cut between code points, which keeps surrogate pairs whole.
     """
-    if boundaries is None:
-        if text[end - 1] == "\r" and text[end] == "\n" and end - 1 > start:
-            return end - 1
-        return end
-    index = bisect_right(boundaries, end) - 1
-    if index >= 0 and boundaries[index] > start:
-        return boundaries[index]
-    return end
+    anchor = _ANCHOR_RE.search(text, max(start, end - _ANCHOR_WINDOW), end + 1)
+    origin = start if anchor is None else anchor.start() + 1
+    last = origin
+    for cluster in _CLUSTER_RE.finditer(text, origin):
+        if cluster.end() > end:
+            break
+        last = cluster.end()
+    return last if last > start else end
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,14 +71,33 @@ _EXTENSION_AFTER_BASIC: Final[dict[str, str]] = {BASIC[code]: ch for ch, code in
 _ESCAPED_RE: Final = re.compile("\x1b(.?)", re.DOTALL)
 
 
+_GSM_LATIN1: Final = bytes(sorted(ord(c) for c in GSM_CHARS if ord(c) < 0x100))
+_EXTENSION_LATIN1: Final = bytes(sorted(ord(c) for c in EXTENSION_CHARS if ord(c) < 0x100))
+
+
+def foreign_chars(text: str) -> str:
+    """The characters of ``text`` outside GSM-7, in order and with repeats; ``""`` for GSM-7.
+
+    Most texts fit in Latin-1; for those the question is answered by ``bytes.translate`` with a
+    256-entry table, several times faster than scanning the ``str`` with a regular expression.
+    """
+    raw = text.encode("latin-1", "ignore")
+    if len(raw) == len(text):
+        return raw.translate(None, _GSM_LATIN1).decode("latin-1")
+    return "".join(NON_GSM_RE.findall(text))
+
+
 def septet_count(text: str) -> int:
     """Septets a GSM-7 text occupies: one per character, two per extension character."""
+    raw = text.encode("latin-1", "ignore")
+    if len(raw) == len(text):
+        return 2 * len(text) - len(raw.translate(None, _EXTENSION_LATIN1))
     return len(text) + len(EXTENSION_RE.findall(text))
 
 
 def is_gsm7(text: str) -> bool:
     """Whether every character of ``text`` is in the default alphabet or its extension."""
-    return NON_GSM_RE.search(text) is None
+    return not foreign_chars(text)
 
 
 def encode(text: str) -> bytes:

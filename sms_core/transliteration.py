@@ -16,12 +16,12 @@ alone; deciding what to send then is :func:`sms_core.encoding.analyze`'s job.
 from __future__ import annotations
 
 import unicodedata
-from functools import lru_cache
-from typing import Final
+from collections.abc import Iterable
+from typing import Final, NamedTuple
 
 import regex
 
-from sms_core.gsm7 import GSM_CHARS
+from sms_core.gsm7 import GSM_CHARS, NON_GSM_RE
 
 SEED_TABLE: Final[dict[str, str]] = {
     **dict.fromkeys("ÀÁÂÃ", "A"),
@@ -113,33 +113,79 @@ LOOKALIKES: Final[dict[str, str]] = {
 """Every single-character replacement; no key is GSM-7 and every value is made of GSM-7."""
 
 _GSM_CLASS: Final = "".join(regex.escape(c) for c in sorted(GSM_CHARS))
-_FOREIGN_RE: Final = regex.compile(f"[^{_GSM_CLASS}]\\p{{M}}*|[{_GSM_CLASS}]\\p{{M}}+")
-"""A unit transliteration may change: a non-GSM character, or a GSM one carrying marks, with
-the combining marks that follow it (so ``e`` + U+0301 is seen, and replaced, as a whole)."""
-_MARKS_RE: Final = regex.compile(r"\p{M}+")
+_MARKS_AFTER_GSM_RE: Final = regex.compile(f"(?<=[{_GSM_CLASS}])\\p{{M}}+")
+"""Combining marks left on a GSM letter once composition found no precomposed form (``q́``)."""
+_FOREIGN_UNIT_RE: Final = regex.compile(f"[^{_GSM_CLASS}]\\p{{M}}*|[{_GSM_CLASS}]\\p{{M}}+")
+"""What one replacement is reported for: a non-GSM character or a GSM one carrying marks, with
+the combining marks that follow it (so ``e`` + U+0301 is reported as a whole)."""
 
 
-@lru_cache(maxsize=4096)
-def _replace_unit(unit: str) -> str:
-    """Compose, look up, then drop leftover marks: ``e``+U+0301 → ``é``, ``ê`` → ``e``."""
-    composed = unicodedata.normalize("NFC", unit)
-    replaced = "".join(LOOKALIKES.get(c, c) for c in composed)
-    return _MARKS_RE.sub("", replaced) if replaced[:1] in GSM_CHARS else replaced
+class Transliterated(NamedTuple):
+    """A transliteration and what it did."""
+
+    text: str
+    replacements: tuple[tuple[str, str], ...]
+    """``(original, replacement)`` pairs, each once, in order of first appearance."""
+    unsupported: tuple[str, ...]
+    """Characters still outside GSM-7 afterwards: they have no look-alike."""
 
 
 def transliterate(text: str) -> str:
     """``text`` with every character that has a GSM-7 look-alike replaced by it.
 
-    Characters without one are kept, so the result may still need UCS-2.
+    Decomposed accents are composed first (``e`` + U+0301 is ``é``, which GSM-7 has), then the
+    table applies, then marks still sitting on a GSM letter are dropped. Characters without a
+    look-alike are kept, so the result may still need UCS-2.
     """
-    return _FOREIGN_RE.sub(lambda m: _replace_unit(m.group()), text)
+    return _replace(text, NON_GSM_RE.findall(text))
 
 
 def replacements(text: str) -> tuple[tuple[str, str], ...]:
-    """What :func:`transliterate` changes in ``text``: ``(original, replacement)`` pairs, each
-    once, in order of first appearance (shown to users so nothing changes behind their back)."""
+    """What :func:`transliterate` changes in ``text`` (shown to users so that nothing changes
+    behind their back): ``(original, replacement)`` pairs, each once, in order of appearance."""
+    foreign = dict.fromkeys(NON_GSM_RE.findall(text))
+    if all(char in LOOKALIKES for char in foreign):
+        return tuple((char, LOOKALIKES[char]) for char in foreign)
     found: dict[str, str] = {}
-    for unit in _FOREIGN_RE.findall(text):
-        if unit not in found and (new := _replace_unit(unit)) != unit:
+    for unit in _FOREIGN_UNIT_RE.findall(text):
+        if unit not in found and (new := transliterate(unit)) != unit:
             found[unit] = new
     return tuple(found.items())
+
+
+def transliterate_for_gsm(text: str, foreign: Iterable[str]) -> Transliterated:
+    """Transliterate ``text`` whose characters outside GSM-7 are ``foreign`` (as found by
+    ``NON_GSM_RE.findall``, so the caller's scan is not repeated).
+
+    The common case, every foreign character in the table, costs one ``str.replace`` per distinct
+    character. ``replacements`` is only filled when the result is GSM-7, the only case in which
+    a caller sends it.
+    """
+    unique = dict.fromkeys(foreign)
+    if all(char in LOOKALIKES for char in unique):
+        changes = tuple((char, LOOKALIKES[char]) for char in unique)
+        return Transliterated(_replace_known(text, unique), changes, ())
+    result = _replace(text, unique)
+    left = tuple(dict.fromkeys(NON_GSM_RE.findall(result)))
+    return Transliterated(result, () if left else replacements(text), left)
+
+
+def _replace(text: str, foreign: Iterable[str]) -> str:
+    unique = dict.fromkeys(foreign)
+    known = all(char in LOOKALIKES for char in unique)
+    if not known and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+        unique = dict.fromkeys(NON_GSM_RE.findall(text))
+    text = _replace_known(text, unique)
+    if NON_GSM_RE.search(text) is None:
+        return text
+    return _MARKS_AFTER_GSM_RE.sub("", text)
+
+
+def _replace_known(text: str, chars: Iterable[str]) -> str:
+    """Replace each of ``chars`` that has a look-alike (``str.replace`` per character is far
+    cheaper than ``str.translate`` with a dict, which raises a KeyError per unmapped char)."""
+    for char in chars:
+        if char in LOOKALIKES:
+            text = text.replace(char, LOOKALIKES[char])
+    return text
