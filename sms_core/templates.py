@@ -12,8 +12,9 @@ stay open to denial of service:
 * ``range`` is capped, ``lipsum`` removed, filters are an allow-list (no ``center``, ``indent``,
   ``wordwrap``, ``batch``… whose width arguments allocate at will), string methods are an
   allow-list (no ``ljust``, ``zfill``, ``format``), ``strftime`` is refused;
-* macros, ``include``, ``import``, ``extends`` and recursive loops are refused: an SMS template
-  needs none of them and they are the way to unbounded recursion;
+* macros, ``include``, ``import``, ``extends``, recursive loops and block ``set``/``filter``
+  are refused: an SMS template needs none of them, and they are the way to unbounded recursion
+  or to buffers that double at every statement;
 * the output is cut off at :data:`MAX_OUTPUT_CHARS`.
 
 Every failure becomes :class:`sms_core.errors.TemplateError` with one of these codes:
@@ -96,7 +97,10 @@ _ALLOWED_STR_METHODS = frozenset(
 _DENIED_ATTRIBUTES = frozenset({"format", "format_map", "strftime", "mro"})
 _FORBIDDEN_NODES = (
     nodes.Macro, nodes.CallBlock, nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends,
+    nodes.AssignBlock, nodes.FilterBlock,
 )  # fmt: skip
+"""Constructs SMS templates do without: loaders, recursion, and blocks whose buffered body
+(``{% set s %}{{ s }}{{ s }}{% endset %}``) would grow out of the length checks' sight."""
 _WIDE_PERCENT_FORMAT = re.compile(r"%[-+ #0]*(?:\*|\d{3,})|%[-+ #0]*\d*\.(?:\*|\d{3,})")
 _SMS_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "})
 
@@ -446,9 +450,15 @@ def _env_call(name: str, args: Sequence[nodes.Node], lineno: int) -> nodes.Call:
     return nodes.Call(target, list(args), [], None, None, lineno=lineno)
 
 
-@lru_cache(maxsize=CACHE_SIZE)
 def compile_template(source: str) -> Template:
     """The compiled, instrumented template for ``source`` (cached: rendering is hot)."""
+    if not isinstance(source, str):
+        raise TemplateError("a template must be text", code="template_syntax")
+    return _compile(source)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _compile(source: str) -> Template:
     tree = _Instrumenter().visit(_parse(source))
     try:
         code = _ENV.compile(tree)

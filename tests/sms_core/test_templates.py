@@ -96,6 +96,12 @@ def test_errors_have_codes(template: str, values: dict[str, Any], code: str) -> 
     assert info.value.code == code
 
 
+def test_a_template_must_be_text() -> None:
+    with pytest.raises(TemplateError) as info:
+        render(["{{ a }}"])  # type: ignore[arg-type]
+    assert info.value.code == "template_syntax"
+
+
 def test_syntax_error_reports_the_line() -> None:
     with pytest.raises(TemplateError) as info:
         render("ok\n{% if %}")
@@ -145,6 +151,8 @@ SANDBOX_ATTACKS = [
     "{% extends 'base' %}",
     "{% for x in [1, 2] recursive %}{{ loop([x]) }}{% endfor %}",
     "{% call cycler() %}{% endcall %}",
+    "{% set s %}xxxxxxxxxx{% endset %}" + "{% set s %}{{ s }}{{ s }}{% endset %}" * 40,
+    "{% filter upper %}{% for i in range(9000) %}{{ big }}{% endfor %}{% endfilter %}",
 ]
 
 
@@ -152,7 +160,7 @@ SANDBOX_ATTACKS = [
 def test_sandbox_attacks_are_refused_quickly(template: str) -> None:
     started = clock.perf_counter()
     with pytest.raises(TemplateError) as info:
-        render(template, {"x": START, "t": "x" * 100})
+        render(template, {"x": START, "t": "x" * 100, "big": "x" * 9000})
     assert info.value.code == "template_security", info.value.message
     assert clock.perf_counter() - started < 1.0
 
