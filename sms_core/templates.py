@@ -39,6 +39,7 @@ from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from jinja2 import (
+    Environment,
     StrictUndefined,
     Template,
     TemplateSyntaxError,
@@ -46,8 +47,10 @@ from jinja2 import (
     UndefinedError,
     meta,
     nodes,
+    pass_environment,
 )
 from jinja2.exceptions import SecurityError
+from jinja2.filters import make_attrgetter
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
@@ -136,10 +139,19 @@ class Placeholder(str):
 # --- guards --------------------------------------------------------------------------------
 
 
+def _weight(value: Any) -> int:
+    """Rough size of a value once printed: characters of strings, summed through lists."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list | tuple):
+        return sum(_weight(item) for item in value)
+    return 1
+
+
 def _check_size(value: Any) -> Any:
     """Refuse strings, lists and integers past the limits."""
-    if isinstance(value, str | list | tuple) and len(value) > MAX_OUTPUT_CHARS:
-        raise SecurityError(f"a value of {len(value)} items exceeds {MAX_OUTPUT_CHARS}")
+    if isinstance(value, str | list | tuple) and _weight(value) > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"a value of {_weight(value)} characters exceeds {MAX_OUTPUT_CHARS}")
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
         raise SecurityError(f"integers are limited to {MAX_INT_BITS} bits")
     return value
@@ -164,7 +176,7 @@ def _check_product(left: Any, right: Any) -> None:
         return
     for seq, times in ((left, right), (right, left)):
         sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
-        if sized and len(seq) * times > MAX_OUTPUT_CHARS:
+        if sized and max(len(seq), _weight(seq)) * times > MAX_OUTPUT_CHARS:
             raise SecurityError("repetition too large")
 
 
@@ -207,6 +219,22 @@ def _safe_replace(value: Any, old: str, new: str, count: int | None = None) -> s
     if len(text) + hits * (len(new) - len(old)) > MAX_OUTPUT_CHARS:
         raise SecurityError("replace() result too large")
     return text.replace(old, new, -1 if count is None else count)
+
+
+@pass_environment
+def _safe_join(
+    env: Environment, value: Iterable[Any], d: str = "", attribute: str | int | None = None
+) -> str:
+    """``join`` that measures the parts before gluing them."""
+    if attribute is not None:
+        value = map(make_attrgetter(env, attribute), value)
+    parts = [str(item) for item in value]
+    if sum(map(len, parts)) + len(str(d)) * max(len(parts) - 1, 0) > MAX_OUTPUT_CHARS:
+        raise SecurityError("join() result too large")
+    return str(d).join(parts)
+
+
+_SAFER_FILTERS: Mapping[str, Callable[..., Any]] = {"replace": _safe_replace, "join": _safe_join}
 
 
 class _SmsSandbox(ImmutableSandboxedEnvironment):
@@ -386,7 +414,7 @@ CUSTOM_FILTERS: Mapping[str, Callable[..., str]] = {
 def _build_environment() -> _SmsSandbox:
     env = _SmsSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters = {
-        name: _safe_replace if name == "replace" else _guarded_filter(env.filters[name])
+        name: _SAFER_FILTERS.get(name) or _guarded_filter(env.filters[name])
         for name in _ALLOWED_FILTERS
     }
     env.filters.update(CUSTOM_FILTERS)

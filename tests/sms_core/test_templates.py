@@ -48,6 +48,8 @@ START = datetime(2025, 3, 3, 14, 30, tzinfo=ZoneInfo("Europe/Paris"))
         ("{{ name | upper }}", {"name": "Ana"}, "ANA"),
         ("{{ nick | default('client') }}", {}, "client"),
         ("{{ items | join(', ') }}", {"items": ["a", "b"]}, "a, b"),
+        ("{{ items | join(', ', attribute='n') }}", {"items": [{"n": 1}, {"n": 2}]}, "1, 2"),
+        ("{{ range(3) | map('string') | join }}", {}, "012"),
         ("{% for i in items %}{{ loop.index }}{% endfor %}", {"items": "abc"}, "123"),
         ("{{ name.strip().title() }}", {"name": "  ana  "}, "Ana"),
         ("{{ 'a' ~ name ~ 'b' }}", {"name": "-"}, "a-b"),
@@ -151,6 +153,12 @@ SANDBOX_ATTACKS = [
     "{% extends 'base' %}",
     "{% for x in [1, 2] recursive %}{{ loop([x]) }}{% endfor %}",
     "{% call cycler() %}{% endcall %}",
+    "{{ (['x' * 9999] * 10000) | string }}",
+    "{{ (['x' * 9999] * 10000) }}",
+    "{% set l = ['x' * 9999] %}{% set l = l + l %}{{ l }}",
+    "{{ big_list | join }}",
+    "{{ big_list | join(',') }}",
+    "{{ items | join('y' * 9999) }}",
     "{% set s %}xxxxxxxxxx{% endset %}" + "{% set s %}{{ s }}{{ s }}{% endset %}" * 40,
     "{% filter upper %}{% for i in range(9000) %}{{ big }}{% endfor %}{% endfilter %}",
 ]
@@ -160,7 +168,8 @@ SANDBOX_ATTACKS = [
 def test_sandbox_attacks_are_refused_quickly(template: str) -> None:
     started = clock.perf_counter()
     with pytest.raises(TemplateError) as info:
-        render(template, {"x": START, "t": "x" * 100, "big": "x" * 9000})
+        values = {"x": START, "t": "x" * 100, "big": "x" * 9000, "items": list(range(100))}
+        render(template, values | {"big_list": ["x" * 9000] * 10})
     assert info.value.code == "template_security", info.value.message
     assert clock.perf_counter() - started < 1.0
 
