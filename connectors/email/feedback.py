@@ -1,8 +1,9 @@
 """Notices back to the sender's mailbox through an outbound SMTP relay.
 
-Three kinds: a refusal (recipients the hub refused after the email was accepted, with the
-reason), an optional summary of what was accepted, and an SMS reply (MO) forwarded to the
-mailbox that sent the original email. Who receives a notice is decided by the caller
+Four kinds: a refusal (recipients the hub refused after the email was accepted, with the
+reason), an optional summary of what was accepted, an optional delivery failure (an accepted SMS
+that was finally undeliverable), and an SMS reply (MO) forwarded to the mailbox that sent the
+original email. Who receives a notice is decided by the caller
 (:mod:`.gateway`), never from headers: only the envelope sender of an email that passed the
 authorisation checks, so that a forged email cannot make the hub mail a third party
 (backscatter).
@@ -69,6 +70,15 @@ class FeedbackMailer:
         for o in outcomes:
             lines.append(f"- {o.to}: accepted" if o.accepted else f"- {o.to}: refused: {o.reason}")
         return self._send(original, f"SMS summary: {original.subject}".strip(), lines)
+
+    def send_delivery_failure(
+        self, original: OriginalEmail, number: str, status: str, reason: str | None
+    ) -> bool:
+        """Tell the sender that an SMS accepted earlier never reached its recipient."""
+        lines = [f"The SMS to {number} was not delivered ({status})."]
+        if reason:
+            lines += ["", f"Reason: {reason}"]
+        return self._send(original, f"SMS not delivered: {original.subject}".strip(), lines)
 
     def send_reply(
         self, original: OriginalEmail, number: str, text: str, reply_address: str | None

@@ -20,10 +20,13 @@ from connectors.email.feedback import FeedbackMailer, OriginalEmail
 from connectors.email.limits import Clock, RateLimiter
 from connectors.email.processing import MessageProcessor
 from connectors.email.receiver import EmailController, EmailHandler, tls_context
-from connectors.email.settings import EmailSettings, RelaySettings
+from connectors.email.settings import EmailAccount, EmailSettings, RelaySettings
 from sms_core.phone import normalize
 
 log = logging.getLogger(__name__)
+
+FINAL_FAILURES = frozenset({"undeliverable", "expired", "failed"})
+"""Statuses after which an SMS will never arrive; the only ones worth a notice."""
 
 
 class EmailGateway:
@@ -91,23 +94,44 @@ class EmailGateway:
         account enabled it and the mailbox is *still* an authorised sender of the account, so
         a sender removed since cannot keep receiving replies. Returns whether a notice was sent.
         """
+        found, original = self._recipient_of_notice(account, metadata)
+        if self.mailer is None or found is None or original is None or not found.forward_replies:
+            return False
+        digits = number.lstrip("+")
+        local = f"{digits}.{found.secret}" if found.secret else digits
+        reply_address = f"{local}@{self.settings.domain}"
+        return self.mailer.send_reply(original, number, text, reply_address)
+
+    def handle_status(self, message_id: str, status: str, data: Mapping[str, Any]) -> None:
+        """Mail the sender when an SMS made from its email finally fails.
+
+        ``data`` carries ``account``, ``to`` and the request's ``metadata``, and may carry a
+        ``reason``. Only final failures are reported, only for accounts with
+        ``delivery_notices``, and only to a mailbox still authorised for the account.
+        """
+        if status not in FINAL_FAILURES:
+            return
+        found, original = self._recipient_of_notice(
+            str(data.get("account") or ""), data.get("metadata") or {}
+        )
+        if self.mailer is None or found is None or original is None or not found.delivery_notices:
+            return
+        reason = data.get("reason")
+        self.mailer.send_delivery_failure(
+            original, str(data.get("to") or ""), status, str(reason) if reason else None
+        )
+
+    def _recipient_of_notice(
+        self, account: str, metadata: Mapping[str, Any]
+    ) -> tuple[EmailAccount | None, OriginalEmail | None]:
+        """The account and the email a notice answers, when a notice may be sent at all."""
         sender = str(metadata.get("email_sender") or "")
-        found = self.directory.get(account)
-        if self.mailer is None or found is None or not found.forward_replies:
-            return False
-        if not sender or not sender_allowed(found, sender):
-            return False
+        found = self.directory.get(account) if account else None
+        if self.mailer is None or found is None or not sender_allowed(found, sender):
+            return None, None
         original = OriginalEmail(
             sender=sender,
             subject=str(metadata.get("email_subject") or ""),
             message_id=str(metadata.get("email_message_id") or "") or None,
         )
-        digits = number.lstrip("+")
-        local = f"{digits}.{found.secret}" if found.secret else digits
-        return self.mailer.send_reply(original, number, text, f"{local}@{self.settings.domain}")
-
-    def handle_status(self, message_id: str, status: str, data: Mapping[str, Any]) -> None:
-        """Status changes need no action here: senders are told at submission time.
-
-        Later changes (delivered, undeliverable) reach customers through the hub's callbacks.
-        """
+        return found, original

@@ -140,6 +140,8 @@ class EmailAccount:
     """Email the sender a summary of what was accepted for every email."""
     forward_replies: bool = False
     """Forward SMS replies (MO) to the mailbox that sent the original email."""
+    delivery_notices: bool = False
+    """Email the sender when one of its SMS finally fails (undeliverable, expired, failed)."""
 
 
 def _build(cls: type[_T], values: Mapping[str, str]) -> _T:

@@ -532,3 +532,19 @@ def test_secret_guessing_is_throttled_per_client(
     assert [code for code, _ in result.rcpts] == [550] * 5 + [451] * 2
     assert _code(result.rcpts[-1])[1].startswith("4.7.1 Too many unknown address secrets")
     assert submit.calls == []
+
+
+def test_delivery_failure_notice(
+    gateway: EmailGateway, directory: InMemoryDirectory, relay: CapturingRelay
+) -> None:
+    metadata = {"email_sender": BOB, "email_message_id": "<m1@x>", "email_subject": "RDV"}
+    data = {"account": GARAGE.account, "to": "+33612345678", "metadata": metadata}
+    gateway.handle_status("msg_1", "undeliverable", data)
+    directory.add(replace(GARAGE, delivery_notices=True))
+    gateway.handle_status("msg_1", "delivered", data)
+    gateway.handle_status("msg_1", "undeliverable", {**data, "reason": "absent subscriber"})
+    [notice] = relay.messages
+    assert notice["Subject"] == "SMS not delivered: RDV" and notice["To"] == BOB
+    assert body_of(notice) == (
+        "The SMS to +33612345678 was not delivered (undeliverable).\n\nReason: absent subscriber\n"
+    )
