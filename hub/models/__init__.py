@@ -3,6 +3,7 @@
 
 from hub.models.account import Account, ApiKey, User
 from hub.models.base import Base, utcnow
+from hub.models.dispatch import DeliveryReceipt, InboundMessage, MessagePart
 from hub.models.ledger import Balance, LedgerEntry, Pack
 from hub.models.message import FINAL_STATES, STATES, Campaign, IdempotencyRecord, Message
 from hub.models.optout import OptOut
@@ -10,5 +11,6 @@ from hub.models.pricing import PriceRow
 
 __all__ = [
     "FINAL_STATES", "STATES", "Account", "ApiKey", "Balance", "Base", "Campaign",
-    "IdempotencyRecord", "LedgerEntry", "Message", "OptOut", "Pack", "PriceRow", "User", "utcnow",
+    "DeliveryReceipt", "IdempotencyRecord", "InboundMessage", "LedgerEntry", "Message",
+    "MessagePart", "OptOut", "Pack", "PriceRow", "User", "utcnow",
 ]
