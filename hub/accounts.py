@@ -28,7 +28,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from hub.ids import new_id
 from hub.models import Account, ApiKey, User, utcnow
-from sms_core.errors import HubError
+from sms_core import compliance
+from sms_core.errors import ComplianceError, HubError
 
 KEY_PREFIX = "sk_"
 IP_MODES = ("off", "strict", "trusted")
@@ -255,48 +256,43 @@ def check_login(session: Session, email: str, password: str) -> User | None:
 
 # --- settings --------------------------------------------------------------------------------
 
-SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9]{3,11}$")
-
-
-def _sender(value: Any) -> str | None:
+def _sender(value: Any, region: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not SENDER.match(value):
-        raise InvalidSettingError(
-            "a sender ID has 3 to 11 letters or digits, at least one letter",
-            code="sender_invalid", field="default_sender",
-        )
-    return value
+    try:
+        return compliance.validate_sender_id(value, region)
+    except ComplianceError as exc:
+        raise InvalidSettingError(exc.message, code=exc.code, field="default_sender") from None
 
 
 def _bool(name: str) -> Any:
-    def check(value: Any) -> bool:
+    def check(value: Any, _region: str) -> bool:
         if not isinstance(value, bool):
             raise InvalidSettingError(f"{name} is true or false", field=name)
         return value
     return check
 
 
-def _max_parts(value: Any) -> int:
+def _max_parts(value: Any, _region: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
         raise InvalidSettingError("max_parts is an integer from 1 to 10", field="max_parts")
     return value
 
 
-def _region(value: Any, name: str = "region") -> str:
+def _country(value: Any, _region: str = "", name: str = "region") -> str:
     if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise InvalidSettingError(f"{value!r} is not an ISO 3166 country code", field=name)
     return value.upper()
 
 
-def _countries(value: Any) -> list[str]:
+def _countries(value: Any, _region: str) -> list[str]:
     if not isinstance(value, list):
         raise InvalidSettingError("allowed_countries is a list of ISO codes",
                                   field="allowed_countries")
-    return sorted({_region(item, "allowed_countries") for item in value})
+    return sorted({_country(item, name="allowed_countries") for item in value})
 
 
-def _callback_url(value: Any) -> str | None:
+def _callback_url(value: Any, _region: str) -> str | None:
     if value is None:
         return None
     parts = urlsplit(value) if isinstance(value, str) else None
@@ -305,7 +301,7 @@ def _callback_url(value: Any) -> str | None:
     return str(value)
 
 
-def _timezone(value: Any) -> str:
+def _timezone(value: Any, _region: str) -> str:
     try:
         ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError):
@@ -319,20 +315,25 @@ SETTINGS: dict[str, Any] = {
     "max_parts": _max_parts,
     "allowed_countries": _countries,
     "callback_url": _callback_url,
-    "region": _region,
+    "region": _country,
     "timezone": _timezone,
 }
 """Every per-account setting and its validator (which returns the normalised value)."""
 
 
-def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Normalised settings; an unknown name or a bad value raises InvalidSettingError."""
+def validate_settings(values: Mapping[str, Any], region: str = "FR") -> dict[str, Any]:
+    """Normalised settings; an unknown name or a bad value raises InvalidSettingError.
+
+    The default sender is checked for ``region`` (the account's home country), or for the
+    region given in the same values.
+    """
     clean: dict[str, Any] = {}
+    home = str(values.get("region") or region).upper()
     for name, value in values.items():
         if name not in SETTINGS:
             raise InvalidSettingError(f"unknown setting {name!r}", code="unknown_field",
                                       field=name)
-        clean[name] = SETTINGS[name](value)
+        clean[name] = SETTINGS[name](value, home)
     return clean
 
 
@@ -344,7 +345,8 @@ def update_settings(session: Session, account: Account, patch: Mapping[str, Any]
         raise InvalidSettingError(f"unknown setting {unknown[0]!r}", code="unknown_field",
                                   field=unknown[0])
     merged = dict(account.settings or {})
-    merged.update(validate_settings({k: v for k, v in patch.items() if v is not None}))
+    region = str(merged.get("region") or "FR")
+    merged.update(validate_settings({k: v for k, v in patch.items() if v is not None}, region))
     for name in removed:
         merged.pop(name, None)
     account.settings = merged

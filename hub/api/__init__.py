@@ -14,9 +14,17 @@ from hub.api.openapi import API_PREFIX, PARTS_EXTENSION, ApiPart
 
 def api_parts() -> list[ApiPart]:
     """Every part of the API, in the order of the document."""
-    from hub.api import accounts, keys, openapi
+    from hub.api import accounts, balance, campaigns, keys, messages, openapi, optouts
 
-    return [accounts.PART, keys.PART, openapi.PART]
+    return [
+        messages.PART,
+        campaigns.PART,
+        balance.PART,
+        optouts.PART,
+        accounts.PART,
+        keys.PART,
+        openapi.PART,
+    ]
 
 
 def register_api(app: Flask) -> None:

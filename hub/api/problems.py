@@ -38,14 +38,16 @@ class InvalidRequest(HubError):
     status = 422
 
 
-class Conflict(HubError):
-    code = "conflict"
-    status = 409
+class MalformedBody(HubError):
+    """The body cannot be parsed at all (400, unlike a well-formed but invalid body's 422)."""
+
+    code = "malformed_json"
+    status = 400
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
-    """A problem+json response."""
-    body = {
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The problem document itself (for answers that are stored and replayed)."""
+    return {
         "type": PROBLEM_TYPE + code,
         "title": HTTPStatus(status).phrase,
         "status": status,
@@ -53,8 +55,12 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
         "code": code,
         **extra,
     }
-    response = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
-    return response
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
+    """A problem+json response."""
+    body = problem_body(status, code, detail, **extra)
+    return Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
 
 
 def hub_error_response(error: HubError) -> Response:

@@ -19,7 +19,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "default_sender": {"type": ["string", "null"], "minLength": 3, "maxLength": 11,
+        "default_sender": {"type": ["string", "null"], "minLength": 1, "maxLength": 16,
                            "x-error-code": "sender_invalid"},
         "transliterate": {"type": ["boolean", "null"]},
         "max_parts": {"type": ["integer", "null"], "minimum": 1, "maximum": 10},

@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from werkzeug.exceptions import UnsupportedMediaType
 
-from hub.api.problems import InvalidRequest
+from hub.api.problems import InvalidRequest, MalformedBody
 
 _VALIDATORS: dict[int, Draft202012Validator] = {}
 
@@ -34,7 +34,7 @@ def json_body() -> Any:
         raise UnsupportedMediaType("send the body as application/json")
     data = request.get_json(silent=True)
     if data is None:
-        raise InvalidRequest("the body is not valid JSON", code="malformed_json")
+        raise MalformedBody("the body is not valid JSON")
     return data
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +44,17 @@ def new_account(
 
             ledger.purchase(session, account, credits, reference="test pack")
         return account.id, key
+
+
+def seed_prices(app: Flask, unit: Decimal = Decimal("0.05")) -> None:
+    """A public price for every route to every country, valid since 2020."""
+    from hub.models.pricing import PUBLIC, PriceRow
+
+    since = datetime(2020, 1, 1, tzinfo=UTC)
+    with transaction(sessions(app)) as session:
+        for route in ("standard", "premium", "alert"):
+            session.add(PriceRow(price_list=PUBLIC, currency="EUR", country="*", route=route,
+                                 unit_price=unit, valid_from=since))
 
 
 def auth(key: str) -> dict[str, str]:

@@ -4,6 +4,7 @@ valid against the documented schemas."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.test import TestResponse
 
-from tests.hub.apiclient import auth, make_app, new_account
+from tests.hub.apiclient import auth, make_app, new_account, seed_prices
 
 DOC_URI = "urn:smshub:openapi"
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -137,3 +138,43 @@ def test_real_responses_match_the_documented_schemas(app: Flask, document: dict[
           client.delete(f"/api/v1/keys/{created.json['id']}", headers=h))
     check("/openapi.json", "get", client.get("/api/v1/openapi.json"))
     assert len(check.seen) >= 12
+
+
+def test_sending_responses_match_the_documented_schemas(
+    app: Flask, document: dict[str, Any]
+) -> None:
+    check = Checker(document)
+    client = app.test_client()
+    seed_prices(app)
+    _, key = new_account(app, credits=Decimal(5))
+    h = auth(key)
+    mobile = "+33612345678"
+
+    one = client.post("/api/v1/messages", json={"to": mobile, "text": "hi"}, headers=h)
+    check("/messages", "post", one)
+    check("/messages", "post", client.post("/api/v1/messages",
+                                           json={"to": [mobile, "abc"], "text": "hi"}, headers=h))
+    check("/messages", "post", client.post("/api/v1/messages", json={"to": "abc", "text": "x"},
+                                           headers=h))
+    check("/messages", "post", client.post("/api/v1/messages", data="x", headers=h))
+    assert one.json is not None
+    check("/messages/{message_id}", "get",
+          client.get(f"/api/v1/messages/{one.json['id']}", headers=h))
+    check("/messages/{message_id}", "get", client.get("/api/v1/messages/msg_x", headers=h))
+    check("/messages", "get", client.get("/api/v1/messages?limit=1", headers=h))
+    check("/messages", "get", client.get("/api/v1/messages?limit=0", headers=h))
+    campaign = client.post("/api/v1/campaigns", json={"to": [mobile, "+33698765432"],
+                                                      "text": "hi"}, headers=h)
+    check("/campaigns", "post", campaign)
+    assert campaign.json is not None
+    check("/campaigns/{campaign_id}", "get",
+          client.get(f"/api/v1/campaigns/{campaign.json['id']}", headers=h))
+    check("/balance", "get", client.get("/api/v1/balance", headers=h))
+    check("/optouts", "post", client.post("/api/v1/optouts", json={"number": mobile}, headers=h))
+    check("/optouts", "get", client.get("/api/v1/optouts", headers=h))
+    check("/optouts/{number}", "delete", client.delete(f"/api/v1/optouts/{mobile}", headers=h))
+    check("/optouts/{number}", "delete", client.delete(f"/api/v1/optouts/{mobile}", headers=h))
+    _, broke = new_account(app, "Broke")
+    check("/messages", "post", client.post("/api/v1/messages", json={"to": mobile, "text": "x"},
+                                           headers=auth(broke)))
+    assert len(check.seen) >= 15
