@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import ssl
 import weakref
 from typing import Any
@@ -76,7 +77,7 @@ class EmailHandler:
             return "550 5.7.1 Null sender refused: bounces and notices are not turned into SMS"
         wait = self.limiter.take(f"sender:{sender}")
         if wait:
-            return f"451 4.7.1 Too many emails from <{address}>, retry in {wait:.0f} s"
+            return f"451 4.7.1 Too many emails from <{address}>, retry in {math.ceil(wait)} s"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         self._transactions[envelope] = Transaction(sender=address)
@@ -125,7 +126,9 @@ class EmailHandler:
         if transaction.account is None:
             wait = self.limiter.take(f"account:{account.account}")
             if wait:
-                raise Refused(f"451 4.7.1 Too many emails for this account, retry in {wait:.0f} s")
+                raise Refused(
+                    f"451 4.7.1 Too many emails for this account, retry in {math.ceil(wait)} s"
+                )
             transaction.account = account
         region = account.region or self.settings.default_region
         try:
