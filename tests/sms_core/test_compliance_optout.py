@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sms_core.compliance import (
     SHORT_CODE_WORDING,
@@ -117,3 +119,11 @@ def test_classify_reply(reply: str, expected: str | None) -> None:
 def test_keyword_lists_are_configurable() -> None:
     assert classify_reply("oui", start_words=frozenset({"OUI"})) == "start"
     assert classify_reply("halte", stop_words=frozenset({"HALTE"})) == "stop"
+
+
+@given(st.text(max_size=200))
+def test_ensuring_a_mention_is_idempotent(text: str) -> None:
+    once, added = ensure_stop_mention(text)
+    assert has_stop_mention(once)
+    assert len(once) == len(text) + added
+    assert ensure_stop_mention(once) == (once, 0)

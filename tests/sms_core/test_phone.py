@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sms_core.errors import InvalidNumberError
 from sms_core.phone import extract_numbers, format_number, lookup, normalize
@@ -181,3 +183,28 @@ def test_extract_numbers_can_keep_every_valid_type() -> None:
         "+33123456789",
         "+33800123456",
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prefix=st.sampled_from(["6", "7"]),
+    digits=st.text(alphabet="0123456789", min_size=8, max_size=8),
+    separator=st.sampled_from(["", " ", ".", "-"]),
+    international=st.booleans(),
+)
+def test_written_forms_of_a_mobile_agree(
+    prefix: str, digits: str, separator: str, international: bool
+) -> None:
+    national = "0" + prefix + digits
+    pairs = [national[i : i + 2] for i in range(0, 10, 2)]
+    try:
+        expected = normalize(national)
+    except InvalidNumberError:
+        return  # an unassigned range
+    metropolitan = expected.startswith("+33")  # 0690… is Guadeloupe: +590, never +33
+    written = separator.join(pairs)
+    if international and metropolitan:
+        written = "+33 " + written[1:]
+    assert normalize(written) == expected
+    assert normalize(expected) == expected  # E.164 is a fixed point
+    assert extract_numbers(f"RDV {written} demain") == [expected]
