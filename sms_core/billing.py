@@ -28,6 +28,9 @@ from sms_core.errors import BillingError
 QUANTUM = Decimal("0.000001")
 """Smallest amount the hub stores: one micro-unit of the account currency."""
 
+MAX_AMOUNT = Decimal(10) ** 12
+"""Largest amount accepted anywhere; stored micro-units then fit a signed 64-bit integer."""
+
 ROUTES = ("standard", "premium", "alert")
 """Route qualities a price can be set for (RULES.md § Delivery)."""
 
@@ -54,8 +57,9 @@ def money(value: object, *, what: str = "amount") -> Decimal:
         amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
     except (InvalidOperation, ValueError):
         raise BillingError(f"{what} {value!r} is not a number", code="invalid_amount") from None
-    if not amount.is_finite():
-        raise BillingError(f"{what} {value!r} is not a finite number", code="invalid_amount")
+    if not amount.is_finite() or abs(amount) > MAX_AMOUNT:
+        raise BillingError(f"{what} {value!r} is not a number the ledger can hold",
+                           code="invalid_amount")
     if amount != amount.quantize(QUANTUM, rounding=ROUND_HALF_EVEN):
         raise BillingError(f"{what} {value!r} has more than 6 decimals", code="invalid_amount")
     return amount.quantize(QUANTUM)
