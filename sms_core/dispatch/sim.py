@@ -239,12 +239,15 @@ class SmscSimulator:
         """The command_status to answer, or None to leave the submit unanswered."""
         if event.destination_addr in self.faults.reject:
             return self.faults.reject[event.destination_addr]
-        if self._over_rate() or self._random.random() < self.faults.throttle_ratio:
+        if self._over_rate() or self._chance(self.faults.throttle_ratio):
             self.throttled += 1
             return status.ESME_RTHROTTLED
-        if self.faults.no_response_ratio and self._random.random() < self.faults.no_response_ratio:
+        if self._chance(self.faults.no_response_ratio):
             return None
         return status.ESME_ROK
+
+    def _chance(self, ratio: float) -> bool:
+        return ratio > 0 and self._random.random() < ratio
 
     def _over_rate(self) -> bool:
         limit = self.faults.throttle_above_rate
@@ -289,8 +292,14 @@ class SmscSimulator:
         for _ in range(2 if self.faults.duplicate_dlr else 1):
             await self._deliver(submit.session_id, receipt)
 
+    def _delivered(self, message_id: str) -> bool:
+        """Fate of a message from the seed and its id alone, so that a run is repeatable
+        whatever order concurrent submits arrive in."""
+        draw = random.Random(f"{self.settings.seed}:{message_id}").random()
+        return draw < self.settings.delivery_ratio
+
     def _receipt(self, submit: ReceivedSubmit) -> dict[str, Any]:
-        delivered = self._random.random() < self.settings.delivery_ratio
+        delivered = self._delivered(submit.message_id)
         stamp = datetime.now(UTC).strftime("%y%m%d%H%M%S")
         text = (
             f"id:{int(submit.message_id, 16)} sub:001 dlvrd:{'001' if delivered else '000'} "

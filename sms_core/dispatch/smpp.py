@@ -1,0 +1,431 @@
+"""The SMPP 3.4 operator driver, on smpp34's asyncio client.
+
+One :class:`SmppDriver` holds one transceiver bind to one SMSC and keeps it up: it reconnects
+with exponential backoff, and ``healthy`` is false while there is no bind (a refused bind
+included). Submits run concurrently up to ``window`` outstanding submit_sm, paced by the
+route's token bucket. smpp34 runs the SMPP timers itself (enquire_link every 30 s, response
+timer); the driver adds its own, shorter, ``submit_timeout`` so that a stuck SMSC costs seconds.
+
+What each submit_sm_resp means is decided in :mod:`sms_core.dispatch.status`:
+throttling slows the bucket down and retries, transient errors retry a few times, permanent
+errors end the message with the operator's code. A submit whose response never came (timeout,
+connection lost) is sent again once the bind is back: at-least-once, and the outcome counts
+those resends (``resent_after_disconnect``), which is at most one window per lost connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import UTC, timedelta, tzinfo
+from typing import Any, Literal
+
+import smpp34
+
+from sms_core.dispatch import status
+from sms_core.dispatch.inbound import MoAssembler
+from sms_core.dispatch.protocol import InboundCallback, ReportCallback, deliver
+from sms_core.dispatch.receipts import (
+    IdFormat,
+    is_receipt,
+    normalize_operator_id,
+    report_from_deliver_sm,
+)
+from sms_core.dispatch.throttle import TokenBucket, backoff
+from sms_core.dispatch.types import OutboundSms, SubmitOutcome
+
+log = logging.getLogger(__name__)
+
+BindType = Literal["TRX", "TX", "RX"]
+
+
+@dataclass(frozen=True)
+class SmppSettings:
+    """Everything needed to talk to one SMSC. Times are in seconds."""
+
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str = ""
+    bind_type: BindType = "TRX"
+    window: int = 10
+    """Outstanding submit_sm without a response; also the bound on duplicates after a crash."""
+    rate: float | None = None
+    """Messages per second the operator sold us (None: as fast as the window allows)."""
+    burst: int = 10
+    submit_timeout: float = 10.0
+    connect_timeout: float = 5.0
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 30.0
+    patience: float = 60.0
+    """How long one message may wait for a bind, a throttled peer or retries before the driver
+    gives up on it (transient failure: the dispatcher may fail over or retry later)."""
+    transient_retries: int = 3
+    submit_id_format: IdFormat = "auto"
+    receipt_id_format: IdFormat = "auto"
+    receipt_tz: tzinfo = UTC
+
+
+@dataclass
+class DriverStats:
+    """Counters for the route health API and for tests."""
+
+    submitted: int = 0
+    accepted_parts: int = 0
+    throttled: int = 0
+    resent: int = 0
+    """parts sent again after a response that never came: the possible duplicates."""
+    timeouts: int = 0
+    lost_responses: int = 0
+    disconnects: int = 0
+    bind_failures: int = 0
+    reports: int = 0
+    inbound: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class _Part:
+    """How one part went: the operator id, or why it failed."""
+
+    operator_id: str | None = None
+    error: str | None = None
+    permanent: bool = False
+    attempts: int = 0
+    resent: int = 0
+    detail: str = ""
+
+
+@dataclass
+class _Session:
+    client: smpp34.Client
+    smsc: smpp34.Smsc
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def relative_validity(validity: timedelta) -> str:
+    """SMPP 3.4 §7.1.1 relative time ``YYMMDDhhmmss000R``; 24 h is ``000001000000000R``."""
+    seconds = int(validity.total_seconds())
+    if not 0 < seconds < 100 * 86400:
+        raise ValueError(f"validity {validity} is outside what a relative time can say")
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"0000{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"
+
+
+def source_address(sender: str) -> tuple[str, int, int]:
+    """(address, TON, NPI) for a sender: alphanumeric, short code or international number."""
+    digits = sender.removeprefix("+")
+    if not digits.isdigit():
+        return sender, 5, 0  # alphanumeric (GSM 03.38 coded)
+    if len(digits) <= 8 and not sender.startswith("+"):
+        return digits, 3, 0  # network-specific short code
+    return digits, 1, 1  # international, E.164
+
+
+class SmppDriver:
+    """A :class:`~sms_core.dispatch.protocol.Driver` for one SMPP route."""
+
+    def __init__(self, name: str, settings: SmppSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.on_report: ReportCallback | None = None
+        self.on_inbound: InboundCallback | None = None
+        self.stats = DriverStats()
+        self._bucket = TokenBucket(settings.rate, settings.burst)
+        self._window = asyncio.Semaphore(settings.window)
+        self._session: _Session | None = None
+        self._bound = asyncio.Event()
+        self._attempted = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._mo = MoAssembler()
+
+    @property
+    def healthy(self) -> bool:
+        return self._session is not None and not self._stopping
+
+    @property
+    def rate(self) -> float | None:
+        """The rate the bucket currently allows (lower than nominal after throttling)."""
+        return self._bucket.rate
+
+    def health(self) -> dict[str, Any]:
+        """A JSON-ready summary for the route health API."""
+        return {
+            "route": self.name,
+            "kind": "smpp",
+            "healthy": self.healthy,
+            "rate": self._bucket.rate,
+            "nominal_rate": self._bucket.nominal,
+            **vars(self.stats),
+        }
+
+    async def start(self) -> None:
+        """Begin binding in the background; returns after the first attempt either way."""
+        if self._supervisor is not None:
+            return
+        self._stopping = False
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"smpp-{self.name}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._attempted.wait(), self.settings.connect_timeout + 1)
+
+    async def stop(self) -> None:
+        """Unbind politely and stop reconnecting."""
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+            self._supervisor = None
+        session, self._session = self._session, None
+        self._bound.clear()
+        if session is not None:
+            await _close(session, unbind=True)
+
+    async def submit(self, sms: OutboundSms) -> SubmitOutcome:
+        """Send every part of ``sms`` in order; one submit_sm per part, UDH untouched."""
+        deadline = asyncio.get_running_loop().time() + self.settings.patience
+        ids: list[str] = []
+        attempts = resent = 0
+        for part in sms.parts:
+            result = await self._submit_part(sms, part, deadline)
+            attempts += result.attempts
+            resent += result.resent
+            if result.operator_id is None:
+                return self._outcome(sms, ids, attempts, resent, result)
+            ids.append(result.operator_id)
+        return self._outcome(sms, ids, attempts, resent, None)
+
+    def _outcome(
+        self,
+        sms: OutboundSms,
+        ids: list[str],
+        attempts: int,
+        resent: int,
+        failure: _Part | None,
+    ) -> SubmitOutcome:
+        detail = f"{len(ids)}/{len(sms.parts)} parts accepted"
+        if resent:
+            detail += f"; {resent} resent after a lost response (possible duplicate)"
+        if failure is not None:
+            detail = f"{failure.detail}; {detail}"
+        return SubmitOutcome(
+            message_id=sms.message_id,
+            ok=failure is None,
+            operator_ids=ids,
+            error_code=failure.error if failure else None,
+            permanent=failure.permanent if failure else False,
+            route=self.name,
+            detail=detail,
+            attempts=attempts,
+            resent_after_disconnect=resent,
+        )
+
+    async def _submit_part(self, sms: OutboundSms, part: bytes, deadline: float) -> _Part:
+        result = _Part()
+        transient = 0
+        loop = asyncio.get_running_loop()
+        while True:
+            session = await self._wait_bound(deadline)
+            if session is None:
+                result.error, result.detail = "operator_unavailable", "no bind within patience"
+                return result
+            await self._bucket.acquire()
+            result.attempts += 1
+            resp = await self._send(session, sms, part)
+            if resp == "unsent":
+                result.attempts -= 1
+                continue
+            if resp == "unknown":
+                if loop.time() >= deadline:
+                    result.error, result.detail = "timeout", "no submit_sm_resp within patience"
+                    return result
+                result.resent += 1
+                self.stats.resent += 1
+                continue
+            verdict = status.verdict(resp.command_status)
+            if verdict == "ok":
+                result.operator_id = self._operator_id(resp.message_id)
+                self.stats.accepted_parts += 1
+                return result
+            code = status.name(resp.command_status)
+            if verdict == "throttle":
+                self._bucket.slow_down()
+                self.stats.throttled += 1
+            elif verdict == "transient":
+                transient += 1
+                await asyncio.sleep(min(0.1 * 2**transient, 2.0))
+            if (
+                verdict == "permanent"
+                or transient > self.settings.transient_retries
+                or loop.time() >= deadline
+            ):
+                result.error, result.permanent = code, verdict == "permanent"
+                result.detail = f"operator answered {code}"
+                self.stats.last_error = code
+                return result
+
+    async def _send(
+        self, session: _Session, sms: OutboundSms, part: bytes
+    ) -> smpp34.SubmitSmResp | Literal["unsent", "unknown"]:
+        """One submit_sm within the window.
+
+        "unsent" when the bind was already lost (nothing went out: no duplicate possible),
+        "unknown" when the request went out but its response never came (it may have been
+        accepted: sending it again may duplicate it).
+        """
+        async with self._window:
+            if session.lost.is_set():
+                return "unsent"
+            self.stats.submitted += 1
+            try:
+                return await asyncio.wait_for(
+                    session.smsc.submit_sm(**_submit_fields(sms, part)),
+                    self.settings.submit_timeout,
+                )
+            except TimeoutError:
+                self.stats.timeouts += 1
+                self.stats.last_error = "submit_sm_resp timeout"
+            except smpp34.SmppError as exc:
+                self.stats.lost_responses += 1
+                self.stats.last_error = f"submit_sm failed: {exc}"
+                if not await session.client.is_alive():
+                    self._mark_lost(session)
+            return "unknown"
+
+    def _mark_lost(self, session: _Session) -> None:
+        """Stop using a dead bind at once; the supervisor notices it too and reconnects."""
+        session.lost.set()
+        if self._session is session:
+            self._bound.clear()
+
+    def _operator_id(self, raw: str | None) -> str:
+        if not raw:
+            return ""
+        return normalize_operator_id(raw, self.settings.submit_id_format)
+
+    async def _wait_bound(self, deadline: float) -> _Session | None:
+        while not self._stopping:
+            session = self._session
+            if session is not None and not session.lost.is_set():
+                return session
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._bound.wait(), remaining)
+        return None
+
+    async def _supervise(self) -> None:
+        """Bind, read until the bind is lost, back off, bind again: until ``stop()``."""
+        delays = backoff(self.settings.reconnect_initial, self.settings.reconnect_max)
+        while not self._stopping:
+            session = await self._connect()
+            self._attempted.set()
+            if session is None:
+                await asyncio.sleep(next(delays))
+                continue
+            delays = backoff(self.settings.reconnect_initial, self.settings.reconnect_max)
+            self._session = session
+            self._bound.set()
+            try:
+                await self._read(session)
+            finally:
+                self._mark_lost(session)
+                if self._session is session:
+                    self._session = None
+            if not self._stopping:
+                self.stats.disconnects += 1
+                log.warning("route %s: SMPP bind lost, reconnecting", self.name)
+                await _close(session, unbind=False)
+
+    async def _connect(self) -> _Session | None:
+        s = self.settings
+        client = smpp34.Client(
+            s.host,
+            s.port,
+            s.system_id,
+            s.password,
+            bind_type=s.bind_type,
+            system_type=s.system_type,
+            window_size=s.window,
+            connect_timeout_ms=int(s.connect_timeout * 1000),
+        )
+        try:
+            smsc = await client.connect()
+        except (smpp34.SmppError, OSError) as exc:
+            self.stats.bind_failures += 1
+            self.stats.last_error = f"bind failed: {exc}"
+            log.warning("route %s: bind to %s:%s failed: %s", self.name, s.host, s.port, exc)
+            with contextlib.suppress(Exception):
+                await client.stop()
+            return None
+        return _Session(client, smsc)
+
+    async def _read(self, session: _Session) -> None:
+        while True:
+            event = await session.smsc.next()
+            if not isinstance(event, smpp34.DeliverSmEvent):
+                return
+            try:
+                await self._on_deliver(event)
+            except Exception:
+                log.exception("route %s: deliver_sm handling failed", self.name)
+
+    async def _on_deliver(self, event: smpp34.DeliverSmEvent) -> None:
+        tlvs = {tlv.tag: tlv.value for tlv in event.tlvs}
+        if is_receipt(event.esm_class, tlvs):
+            report = report_from_deliver_sm(
+                event.short_message,
+                tlvs,
+                submit_id_format=self.settings.submit_id_format,
+                receipt_id_format=self.settings.receipt_id_format,
+                tz=self.settings.receipt_tz,
+            )
+            if report is not None:
+                self.stats.reports += 1
+                await deliver(self.on_report, replace(report, route=self.name))
+            return
+        inbound = self._mo.feed(
+            event.source_addr,
+            event.destination_addr,
+            event.short_message,
+            event.data_coding,
+            event.esm_class,
+            tlvs,
+            self.name,
+        )
+        if inbound is not None:
+            self.stats.inbound += 1
+            await deliver(self.on_inbound, inbound)
+
+
+def _submit_fields(sms: OutboundSms, part: bytes) -> dict[str, Any]:
+    """submit_sm arguments for one part: addresses typed, validity relative, UDH as given."""
+    source, ton, npi = source_address(sms.sender)
+    return {
+        "destination_addr": sms.to.removeprefix("+"),
+        "short_message": part,
+        "source_addr": source,
+        "source_addr_ton": ton,
+        "source_addr_npi": npi,
+        "dest_addr_ton": 1,
+        "dest_addr_npi": 1,
+        "esm_class": sms.esm_class,
+        "data_coding": sms.data_coding,
+        "registered_delivery": 1 if sms.registered_delivery else 0,
+        "validity_period": relative_validity(sms.validity),
+    }
+
+
+async def _close(session: _Session, *, unbind: bool) -> None:
+    """Best-effort teardown; a dead peer must not hold up a stop."""
+    if unbind:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(session.smsc.unbind(), 2)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(session.client.stop(), 2)
