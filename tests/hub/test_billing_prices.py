@@ -70,8 +70,8 @@ def test_a_bad_row_imports_nothing(engine: Engine) -> None:
     with transaction(sessions) as s:
         assert _count(s) == 5
         price = s.scalar(select(PriceRow.unit_price).where(
-            PriceRow.price_list == "public", PriceRow.country == "FR").order_by(
-            PriceRow.valid_from))
+            PriceRow.price_list == "public", PriceRow.country == "FR",
+            PriceRow.currency == "EUR").order_by(PriceRow.valid_from))
         assert price == Decimal("0.045")
 
 
