@@ -9,11 +9,14 @@ enqueues them again, so enqueue failures are logged, not raised.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.job import Job, JobStatus
+from rq.utils import as_text, parse_composite_key
 
 from hub.services import Services
 
@@ -86,3 +89,34 @@ def enqueue_new(
         log.exception("enqueue failed; the sweeper will enqueue these messages again")
         return False
     return True
+
+
+def live_message_ids(services: Services, heartbeat_prefix: str) -> set[str]:
+    """Message ids some job will still handle: queued, scheduled, or started by a live worker.
+
+    A started job counts only while its worker's heartbeat key (``heartbeat_prefix`` + worker
+    name) exists: a worker killed mid-batch stops beating and its messages become sweepable.
+    """
+    assert services.redis is not None
+    redis = services.redis
+    job_ids: list[str] = []
+    for queue in services.queues():
+        job_ids.extend(queue.get_job_ids())
+        job_ids.extend(queue.scheduled_job_registry.get_job_ids(cleanup=False))
+        started = queue.started_job_registry
+        for entry in redis.zrangebyscore(started.key, time.time(), "+inf"):
+            job_ids.append(parse_composite_key(as_text(entry))[0])  # type: ignore[arg-type]
+    found: set[str] = set()
+    for job in Job.fetch_many(job_ids, connection=redis):
+        if job is None or not job.args:
+            continue
+        if job.get_status(refresh=False) == JobStatus.STARTED and not _alive(
+                services, heartbeat_prefix, job.worker_name):
+            continue
+        found.update(job.args[0])
+    return found
+
+
+def _alive(services: Services, prefix: str, worker_name: str | None) -> bool:
+    assert services.redis is not None
+    return bool(worker_name) and bool(services.redis.exists(prefix + str(worker_name)))

@@ -1,0 +1,206 @@
+"""The dispatcher process: an RQ SimpleWorker whose jobs hand batches of ids to operator drivers.
+
+The drivers (SMPP binds, HTTP sessions) live on one asyncio loop in a background thread for the
+whole life of the process (:class:`DispatchRuntime`), so a job never pays for a bind. A send job
+loads its ``accepted`` messages, turns them into :class:`OutboundSms` (parts encoded once by
+``sms_core.encoding``), submits them concurrently (the driver applies its window and rate), and
+records each outcome as it comes back, in small transactions, before the job is acknowledged.
+A crash therefore loses at most the outcomes of the last group in flight; those messages are
+still ``accepted`` and the sweeper sends them again (at-least-once for that small window).
+
+The runtime also writes a heartbeat key in Redis; the sweeper treats a started job whose worker
+has no heartbeat as dead and re-enqueues its messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rq import SimpleWorker
+from sqlalchemy import select
+
+from hub.config import Settings
+from hub.models import Message
+from hub.receipts import Sent, record_outcomes, record_report
+from hub.replies import record_inbound
+from hub.services import Services, build_services
+from hub.sweeper import HEARTBEAT_PREFIX
+from sms_core.dispatch.protocol import Driver
+from sms_core.dispatch.types import DeliveryReport, InboundSms, OutboundSms, SubmitOutcome
+from sms_core.encoding import analyze, encode_parts
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SENDER = "SMSHUB"
+"""Sender used when neither the message nor the account chose one (operators may replace it)."""
+
+FLUSH_EVERY = 100
+"""Outcomes recorded per transaction at most."""
+
+FLUSH_AFTER = 0.05
+"""Seconds an outcome may wait for others before its group is recorded."""
+
+
+class DispatchRuntime:
+    """Drivers on a long-lived event loop in a daemon thread, usable from synchronous jobs."""
+
+    def __init__(self, services: Services, driver: Driver, *, name: str = "",
+                 heartbeat_ttl: float = 15.0) -> None:
+        self.services = services
+        self.driver = driver
+        self.name = name
+        self.heartbeat_ttl = heartbeat_ttl
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="dispatch-loop",
+                                        daemon=True)
+        self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dispatch-db")
+        self._references = itertools.cycle(range(256))
+        self._stopping = threading.Event()
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start the loop, the drivers and the heartbeat."""
+        self.driver.on_report = self._on_report
+        self.driver.on_inbound = self._on_inbound
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.driver.start(), self.loop).result(timeout)
+        if self.name and self.services.redis is not None:
+            threading.Thread(target=self._beat, name="dispatch-heartbeat", daemon=True).start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stopping.set()
+        try:
+            asyncio.run_coroutine_threadsafe(self.driver.stop(), self.loop).result(timeout)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout)
+            self._db.shutdown(wait=True)
+
+    def submit_futures(self, messages: Sequence[OutboundSms],
+                       ) -> list[concurrent.futures.Future[SubmitOutcome]]:
+        """Start submitting every message concurrently on the loop."""
+        return [asyncio.run_coroutine_threadsafe(self.driver.submit(sms), self.loop)
+                for sms in messages]
+
+    def next_reference(self) -> int:
+        """Concatenation reference for the next multi-part message (one octet, rotating)."""
+        return next(self._references)
+
+    async def _on_report(self, report: DeliveryReport) -> None:
+        await asyncio.wrap_future(self._db.submit(record_report, self.services, report))
+
+    async def _on_inbound(self, sms: InboundSms) -> None:
+        await asyncio.wrap_future(self._db.submit(record_inbound, self.services, sms))
+
+    def _beat(self) -> None:
+        assert self.services.redis is not None
+        key = HEARTBEAT_PREFIX + self.name
+        while not self._stopping.is_set():
+            try:
+                self.services.redis.set(key, "1", px=int(self.heartbeat_ttl * 1000))
+            except Exception:  # a Redis hiccup must not kill the heartbeat thread
+                log.exception("dispatcher heartbeat failed")
+            self._stopping.wait(self.heartbeat_ttl / 3)
+
+
+_current: DispatchRuntime | None = None
+
+
+def install(runtime: DispatchRuntime | None) -> None:
+    """Make ``runtime`` the one the job functions of this process use."""
+    global _current
+    _current = runtime
+
+
+def current() -> DispatchRuntime:
+    if _current is None:
+        raise RuntimeError("this worker has no dispatcher runtime: run `smshub dispatcher`")
+    return _current
+
+
+def load_batch(services: Services, ids: Sequence[str]) -> list[Message]:
+    """The messages of ``ids`` still waiting to be sent (a re-delivered job skips the rest)."""
+    with services.sessions() as session:
+        query = select(Message).where(Message.id.in_(list(ids)), Message.status == "accepted")
+        return list(session.scalars(query))
+
+
+def outbound(message: Message, reference: int, default_sender: str = DEFAULT_SENDER,
+             ) -> OutboundSms:
+    """The operator-ready form of a message; its parts are encoded exactly as they were priced."""
+    analysis = analyze(message.text)
+    parts = encode_parts(analysis, reference)
+    return OutboundSms(
+        message_id=message.id, to=message.to, sender=message.sender or default_sender,
+        parts=[p.short_message for p in parts], data_coding=parts[0].data_coding,
+        esm_class=parts[0].esm_class, category=message.category, country=message.country,
+    )
+
+
+def send_batch(runtime: DispatchRuntime, ids: Sequence[str]) -> int:
+    """Send the accepted messages among ``ids``; returns how many were handed to a driver.
+
+    Outcomes are recorded in groups as they complete (at most :data:`FLUSH_EVERY`, or what
+    completed within :data:`FLUSH_AFTER` s), so one slow message never holds back the record of
+    the others.
+    """
+    messages = load_batch(runtime.services, ids)
+    if not messages:
+        return 0
+    sent = {m.id: Sent(m.id, m.account_id, m.cost, m.attempts) for m in messages}
+    batch = [outbound(m, runtime.next_reference() if m.segments > 1 else 0) for m in messages]
+    remaining = set(runtime.submit_futures(batch))
+    pending: list[tuple[Sent, SubmitOutcome]] = []
+    oldest = 0.0
+    while remaining:
+        done, remaining = concurrent.futures.wait(
+            remaining, timeout=FLUSH_AFTER, return_when=concurrent.futures.FIRST_COMPLETED)
+        if done and not pending:
+            oldest = time.monotonic()
+        pending.extend((sent[f.result().message_id], f.result()) for f in done)
+        if pending and (len(pending) >= FLUSH_EVERY or time.monotonic() - oldest >= FLUSH_AFTER
+                        or not remaining):
+            record_outcomes(runtime.services, pending)
+            pending = []
+    return len(batch)
+
+
+def default_driver(settings: Settings) -> Driver:
+    """An SMPP bind to the configured SMSC (the embedded simulator by default)."""
+    from sms_core.dispatch.smpp import SmppDriver, SmppSettings
+
+    extra = settings.namespace("smpp")
+    return SmppDriver("default", SmppSettings(
+        host=extra.get("host", "127.0.0.1"),
+        port=int(extra.get("port", settings.smsc_port)),
+        system_id=extra.get("system_id", "smshub"),
+        password=extra.get("password", "secret"),
+    ))
+
+
+def run_dispatcher(settings: Settings, *, driver: Driver | None = None, burst: bool = False,
+                   heartbeat_ttl: float = 15.0, **worker_options: Any) -> None:
+    """The dispatcher process: runtime + an RQ SimpleWorker on transactional, then bulk.
+
+    The worker also runs RQ's scheduler, which enqueues the promotions of scheduled messages.
+    """
+    services = build_services(settings)
+    if services.redis is None:
+        raise RuntimeError("the dispatcher needs Redis: set SMSHUB_REDIS_URL")
+    worker = SimpleWorker(services.queues(), connection=services.redis, **worker_options)
+    runtime = DispatchRuntime(services, driver or default_driver(settings), name=worker.name,
+                              heartbeat_ttl=heartbeat_ttl)
+    runtime.start()
+    install(runtime)
+    try:
+        worker.work(with_scheduler=True, burst=burst)
+    finally:
+        install(None)
+        runtime.stop()
+        services.close()
