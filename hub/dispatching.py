@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from rq import SimpleWorker
 from sqlalchemy import select
@@ -172,16 +172,21 @@ def send_batch(runtime: DispatchRuntime, ids: Sequence[str]) -> int:
 
 
 def default_driver(settings: Settings) -> Driver:
-    """An SMPP bind to the configured SMSC (the embedded simulator by default)."""
-    from sms_core.dispatch.smpp import SmppDriver, SmppSettings
+    """The dispatch engine with one SMPP route to the configured SMSC (the embedded simulator
+    by default; ``SMSHUB_SMPP_HOST/PORT/SYSTEM_ID/PASSWORD`` point it elsewhere)."""
+    from sms_core.dispatch.engine import Dispatcher
+    from sms_core.dispatch.routing import Route
+    from sms_core.dispatch.smpp import SmppSettings
 
     extra = settings.namespace("smpp")
-    return SmppDriver("default", SmppSettings(
+    smpp = SmppSettings(
         host=extra.get("host", "127.0.0.1"),
         port=int(extra.get("port", settings.smsc_port)),
         system_id=extra.get("system_id", "smshub"),
         password=extra.get("password", "secret"),
-    ))
+    )
+    engine = Dispatcher([Route("default", smpp, quality="premium")])
+    return cast(Driver, engine)
 
 
 def run_dispatcher(settings: Settings, *, driver: Driver | None = None, burst: bool = False,

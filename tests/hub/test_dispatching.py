@@ -1,0 +1,101 @@
+"""Dispatch against the real SMSC simulator over loopback SMPP: submit, receipts, replies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import select
+
+from connectors.base import SmsRequest
+from hub import dispatching, ledger, pipeline
+from hub.models import Account, DeliveryReceipt, Message, MessagePart, OptOut
+from hub.services import Services
+from sms_core.dispatch.sim import SimSettings, SimulatorThread
+from tests.hub.conftest import UNIT_PRICE
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimulatorThread]:
+    sim = SimulatorThread(SimSettings(port=0, dlr_delay=0.05, delivery_ratio=1.0))
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def runtime(services: Services,
+            simulator: SimulatorThread) -> Iterator[dispatching.DispatchRuntime]:
+    settings = services.settings.replace(smsc_port=simulator.port)
+    rt = dispatching.DispatchRuntime(services, dispatching.default_driver(settings), name="t")
+    rt.start()
+    dispatching.install(rt)
+    yield rt
+    dispatching.install(None)
+    rt.stop()
+
+
+def work(services: Services) -> None:
+    assert services.redis is not None
+    SimpleWorker(services.queues(), connection=services.redis).work(burst=True)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def statuses(services: Services, ids: list[str]) -> dict[str, str]:
+    with services.sessions() as session:
+        rows = session.execute(select(Message.id, Message.status).where(Message.id.in_(ids)))
+        return {mid: status for mid, status in rows}
+
+
+def test_messages_are_submitted_charged_and_delivered(
+        services: Services, account: Account, runtime: dispatching.DispatchRuntime,
+        simulator: SimulatorThread) -> None:
+    long_text = "Votre commande n°42 est prête 📦. " * 4
+    results = pipeline.submit(services, account, [
+        SmsRequest(account="", to="0612345678", text="Bonjour"),
+        SmsRequest(account="", to="0698765432", text=long_text),
+    ])
+    ids = [r.message_id or "" for r in results]
+    work(services)
+    wait_for(lambda: set(statuses(services, ids).values()) == {"delivered"})
+    with services.sessions() as session:
+        short, multi = (session.get(Message, i) for i in ids)
+        assert short is not None and multi is not None
+        assert short.operator_id and short.submitted_at and short.done_at
+        parts = session.scalars(select(MessagePart).where(MessagePart.message_id == multi.id))
+        assert len(list(parts)) == multi.segments > 1
+        receipts = list(session.scalars(select(DeliveryReceipt)))
+        assert {r.message_id for r in receipts} >= set(ids) and all(r.raw for r in receipts)
+        spent = UNIT_PRICE * (short.segments + multi.segments)
+        assert ledger.balance(session, account.id) == Decimal(100) - spent
+    assert len(simulator.simulator.accepted) == 1 + multi.segments
+
+
+def test_a_stop_reply_opts_the_number_out(
+        services: Services, account: Account, runtime: dispatching.DispatchRuntime,
+        simulator: SimulatorThread) -> None:
+    [first] = pipeline.submit(services, account, [SmsRequest(account="", to="0612345678",
+                                                             text="Promo", category="alert")])
+    work(services)
+    wait_for(lambda: statuses(services, [first.message_id or ""])[first.message_id or ""]
+             == "delivered")
+    simulator.send_mo("+33612345678", "36180", "Stop")
+
+    def opted_out() -> bool:
+        with services.sessions() as session:
+            return session.scalar(select(OptOut.id).where(OptOut.account_id == account.id))\
+                is not None
+
+    wait_for(opted_out)
+    [again] = pipeline.submit(services, account, [SmsRequest(account="", to="0612345678",
+                                                             text="Autre chose")])
+    assert (again.status, again.code) == ("refused", "opted_out")
