@@ -8,9 +8,11 @@ from hub.models.ledger import Balance, LedgerEntry, Pack
 from hub.models.message import FINAL_STATES, STATES, Campaign, IdempotencyRecord, Message
 from hub.models.optout import OptOut
 from hub.models.pricing import PriceRow
+from hub.models.statement import Statement
+from hub.models.subscription import Subscription
 
 __all__ = [
     "FINAL_STATES", "STATES", "Account", "ApiKey", "Balance", "Base", "Campaign",
     "DeliveryReceipt", "IdempotencyRecord", "InboundMessage", "LedgerEntry", "Message",
-    "MessagePart", "OptOut", "Pack", "PriceRow", "User", "utcnow",
+    "MessagePart", "OptOut", "Pack", "PriceRow", "Statement", "Subscription", "User", "utcnow",
 ]
