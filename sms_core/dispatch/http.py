@@ -54,11 +54,20 @@ class HttpSettings:
     rate: float | None = None
     burst: int = 10
     retries: int = 3
+    """Retries after a transport failure, 408 or 5xx (a timeout may have been accepted)."""
+    throttled_retries: int = 20
     id_format: IdFormat = "auto"
     unhealthy_after: int = 5
     """Consecutive transport failures or 5xx after which the route reports itself down."""
     recheck_after: float = 30.0
     """Seconds after which a down route is tried again."""
+
+
+@dataclass
+class _Tries:
+    attempts: int = 0
+    transient: int = 0
+    throttled: int = 0
 
 
 @dataclass
@@ -117,16 +126,16 @@ class HttpDriver:
 
     async def submit(self, sms: OutboundSms) -> SubmitOutcome:
         payload = self._payload(sms)
-        attempts = 0
+        tries = _Tries()
         while True:
-            attempts += 1
+            tries.attempts += 1
             await self._bucket.acquire()
             async with self._slots:
                 answer = await asyncio.to_thread(self._request, payload)
-            outcome = self._judge(sms, answer, attempts)
+            outcome = self._judge(sms, answer, tries)
             if outcome is not None:
                 return outcome
-            await asyncio.sleep(self._pause(answer, attempts))
+            await asyncio.sleep(self._pause(answer, tries.attempts))
 
     def _payload(self, sms: OutboundSms) -> dict[str, Any]:
         ours: dict[str, Any] = {
@@ -162,29 +171,29 @@ class HttpDriver:
         return _Answer(response.status_code, data, response.text[:500], _retry_after(response))
 
     def _judge(
-        self, sms: OutboundSms, answer: _Answer | None, attempts: int
+        self, sms: OutboundSms, answer: _Answer | None, tries: _Tries
     ) -> SubmitOutcome | None:
         """The outcome, or None to try again."""
         if answer is not None and 200 <= answer.status < 300:
             self.failures_in_row = 0
-            return self._accepted(sms, answer, attempts)
+            return self._accepted(sms, answer, tries.attempts)
         if answer is not None and answer.status == 429:
             self.throttled += 1
+            tries.throttled += 1
             self._bucket.slow_down()
-            return (
-                None
-                if attempts <= self.settings.retries * 3
-                else self._failed(sms, "http_429", False, attempts, "still throttled")
-            )
+            if tries.throttled <= self.settings.throttled_retries:
+                return None
+            return self._failed(sms, "http_429", False, tries.attempts, "still throttled")
         transient = answer is None or answer.status >= 500 or answer.status == 408
         if transient:
             self.failures_in_row += 1
             self._last_failure = time.monotonic()
-            if attempts <= self.settings.retries:
+            tries.transient += 1
+            if tries.transient <= self.settings.retries:
                 return None
         code = "http_unreachable" if answer is None else f"http_{answer.status}"
         detail = "no answer" if answer is None else answer.text
-        return self._failed(sms, code, not transient, attempts, detail)
+        return self._failed(sms, code, not transient, tries.attempts, detail)
 
     def _accepted(self, sms: OutboundSms, answer: _Answer, attempts: int) -> SubmitOutcome:
         raw = json_path(answer.json, self.settings.message_id_path)
