@@ -25,7 +25,7 @@ are ``analyze(text, gsm_only=True, forbidden=LOW_COST_FORBIDDEN)``.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -74,11 +74,14 @@ _CLUSTER_RE: Final = regex.compile(r"\X")
 _ANCHOR_RE: Final = regex.compile(r"(?r)\p{GCB=Other}{2}")
 """Two neighbours of Grapheme_Cluster_Break "Other" (letters, digits, punctuation, most emoji):
 no UAX #29 rule joins them, so a cluster boundary lies between them. Searched backwards."""
+_FIRST_JOINER: Final = "\u0300"
+"""Every character below the combining diacritical marks has Grapheme_Cluster_Break Other,
+Control, CR or LF: between two of them only ``\\r\\n`` is not a boundary."""
 _ANCHOR_WINDOW: Final = 24
 """How far before a cut to look for such a boundary before segmenting from the part start."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Analysis:
     """The text that will be sent and what it costs.
 
@@ -86,6 +89,9 @@ class Analysis:
     requested *and* made the text GSM-7 (``transliterated``; ``replacements`` says what changed).
     ``unsupported`` lists the characters that force UCS-2 (those without a look-alike when
     transliteration was requested).
+
+    Treat it as a value. It is not ``frozen`` only because a frozen dataclass's ``__init__``
+    costs more than the rest of analysing a typical short text.
     """
 
     text: str
@@ -145,7 +151,8 @@ def analyze(
     """
     _check_cap(max_parts)
     analysis = _choose_text(text, transliterate)
-    _check_route(analysis, gsm_only, frozenset(forbidden))
+    if gsm_only or forbidden:
+        _check_route(analysis, gsm_only, frozenset(forbidden))
     if max_parts is not None and analysis.segments > max_parts:
         raise EncodingError(
             f"The text needs {analysis.segments} SMS parts; at most {max_parts} are allowed.",
@@ -243,10 +250,11 @@ def _split(text: str, encoding: str, doubles: list[int]) -> list[str]:
     """
     capacity = PART_CAPACITY[encoding]
     boundary = _crlf_boundary if encoding == GSM7 else _cluster_boundary
+    units_before = [offset + index for index, offset in enumerate(doubles)]
     parts: list[str] = []
     start, size = 0, len(text)
     while start < size:
-        end = _fit(start, min(size, start + capacity), capacity, doubles)
+        end = _fit(start, capacity, doubles, units_before) if doubles else start + capacity
         if end < size:
             end = boundary(text, start, end)
         parts.append(text[start:end])
@@ -254,22 +262,18 @@ def _split(text: str, encoding: str, doubles: list[int]) -> list[str]:
     return parts
 
 
-def _fit(start: int, end: int, capacity: int, doubles: list[int]) -> int:
+def _fit(start: int, capacity: int, doubles: list[int], units_before: list[int]) -> int:
     """The furthest ``end`` such that ``text[start:end]`` costs at most ``capacity`` units.
 
-    ``end`` comes in as ``start + capacity`` (every character costs at least one unit). When the
-    slice is ``over`` units too long, at least ``ceil(over / 2)`` characters must go: dropping
-    exactly that many and counting again never drops one too many. Counting is two bisections
-    in the offsets of the two-unit characters.
+    ``doubles`` are the offsets of the two-unit characters and ``units_before[i]`` the units
+    that precede the i-th of them. Units up to an offset only grow with it, so one bisection
+    finds how many two-unit characters fit; the end follows by arithmetic.
     """
-    if not doubles:
-        return end
-    first = bisect_left(doubles, start)
-    over = end - start + bisect_left(doubles, end, first) - first - capacity
-    while over > 0:
-        end -= (over + 1) // 2
-        over = end - start + bisect_left(doubles, end, first) - first - capacity
-    return end
+    skipped = bisect_left(doubles, start)
+    budget = start + skipped + capacity
+    fitting = bisect_right(units_before, budget - 2, skipped)
+    end = budget - fitting
+    return min(end, doubles[fitting]) if fitting < len(doubles) else end
 
 
 def _crlf_boundary(text: str, start: int, end: int) -> int:
@@ -282,10 +286,14 @@ def _crlf_boundary(text: str, start: int, end: int) -> int:
 def _cluster_boundary(text: str, start: int, end: int) -> int:
     """The last grapheme cluster boundary in ``(start, end]``.
 
-    Segmentation restarts from a known boundary close to the cut (see ``_ANCHOR_RE``), or from
-    the part start. If the cluster at ``start`` alone is longer than the part, ``end`` stays
-    where it is: the cluster is cut between code points, which keeps surrogate pairs whole.
+    Below U+0300 (Latin, punctuation, controls) only ``\\r\\n`` joins two characters, so a
+    cut between two such characters is settled at once. Otherwise segmentation restarts from a
+    known boundary close to the cut (see ``_ANCHOR_RE``), or from the part start. If the cluster
+    at ``start`` alone is longer than the part, ``end`` stays where it is: the cluster is cut
+    between code points, which keeps surrogate pairs whole.
     """
+    if text[end - 1] < _FIRST_JOINER and text[end] < _FIRST_JOINER:
+        return _crlf_boundary(text, start, end)
     anchor = _ANCHOR_RE.search(text, max(start, end - _ANCHOR_WINDOW), end + 1)
     origin = start if anchor is None else anchor.start() + 1
     last = origin

@@ -21,7 +21,7 @@ from typing import Final, NamedTuple
 
 import regex
 
-from sms_core.gsm7 import GSM_CHARS, NON_GSM_RE
+from sms_core.gsm7 import GSM_CHARS, foreign_chars
 
 SEED_TABLE: Final[dict[str, str]] = {
     **dict.fromkeys("ÀÁÂÃ", "A"),
@@ -121,13 +121,14 @@ the combining marks that follow it (so ``e`` + U+0301 is reported as a whole).""
 
 
 class Transliterated(NamedTuple):
-    """A transliteration and what it did."""
+    """The outcome of trying to make a text GSM-7."""
 
     text: str
+    """What to send: the transliteration if it is GSM-7, otherwise the original text."""
     replacements: tuple[tuple[str, str], ...]
-    """``(original, replacement)`` pairs, each once, in order of first appearance."""
+    """``(original, replacement)`` pairs applied, each once, in order of first appearance."""
     unsupported: tuple[str, ...]
-    """Characters still outside GSM-7 afterwards: they have no look-alike."""
+    """Characters with no look-alike, which keep the text in UCS-2; empty on success."""
 
 
 def transliterate(text: str) -> str:
@@ -137,13 +138,20 @@ def transliterate(text: str) -> str:
     table applies, then marks still sitting on a GSM letter are dropped. Characters without a
     look-alike are kept, so the result may still need UCS-2.
     """
-    return _replace(text, NON_GSM_RE.findall(text))
+    foreign = dict.fromkeys(foreign_chars(text))
+    if not all(char in LOOKALIKES for char in foreign):
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+            foreign = dict.fromkeys(foreign_chars(text))
+        text = _replace_known(text, foreign)
+        return _MARKS_AFTER_GSM_RE.sub("", text) if foreign_chars(text) else text
+    return _replace_known(text, foreign)
 
 
 def replacements(text: str) -> tuple[tuple[str, str], ...]:
     """What :func:`transliterate` changes in ``text`` (shown to users so that nothing changes
     behind their back): ``(original, replacement)`` pairs, each once, in order of appearance."""
-    foreign = dict.fromkeys(NON_GSM_RE.findall(text))
+    foreign = dict.fromkeys(foreign_chars(text))
     if all(char in LOOKALIKES for char in foreign):
         return tuple((char, LOOKALIKES[char]) for char in foreign)
     found: dict[str, str] = {}
@@ -154,32 +162,31 @@ def replacements(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def transliterate_for_gsm(text: str, foreign: Iterable[str]) -> Transliterated:
-    """Transliterate ``text`` whose characters outside GSM-7 are ``foreign`` (as found by
-    ``NON_GSM_RE.findall``, so the caller's scan is not repeated).
+    """Transliterate ``text`` if that makes it GSM-7; ``foreign`` are its characters outside
+    GSM-7 (from :func:`sms_core.gsm7.foreign_chars`, so the caller's scan is not repeated).
 
     The common case, every foreign character in the table, costs one ``str.replace`` per distinct
-    character. ``replacements`` is only filled when the result is GSM-7, the only case in which
-    a caller sends it.
+    character. A composed text holding a character that is neither in the table nor a combining
+    mark cannot become GSM-7, which is seen without transliterating anything.
     """
     unique = dict.fromkeys(foreign)
-    if all(char in LOOKALIKES for char in unique):
+    missing = [char for char in unique if char not in LOOKALIKES]
+    if not missing:
         changes = tuple((char, LOOKALIKES[char]) for char in unique)
         return Transliterated(_replace_known(text, unique), changes, ())
-    result = _replace(text, unique)
-    left = tuple(dict.fromkeys(NON_GSM_RE.findall(result)))
-    return Transliterated(result, () if left else replacements(text), left)
+    hopeless = _without_marks(missing)
+    if not hopeless or not unicodedata.is_normalized("NFC", text):
+        result = transliterate(text)
+        left = dict.fromkeys(foreign_chars(result))
+        if not left:
+            return Transliterated(result, replacements(text), ())
+        hopeless = _without_marks(left) or tuple(left)
+    return Transliterated(text, (), hopeless)
 
 
-def _replace(text: str, foreign: Iterable[str]) -> str:
-    unique = dict.fromkeys(foreign)
-    known = all(char in LOOKALIKES for char in unique)
-    if not known and not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-        unique = dict.fromkeys(NON_GSM_RE.findall(text))
-    text = _replace_known(text, unique)
-    if NON_GSM_RE.search(text) is None:
-        return text
-    return _MARKS_AFTER_GSM_RE.sub("", text)
+def _without_marks(chars: Iterable[str]) -> tuple[str, ...]:
+    """The characters that are not combining marks (marks on a GSM letter get dropped)."""
+    return tuple(char for char in chars if not unicodedata.category(char).startswith("M"))
 
 
 def _replace_known(text: str, chars: Iterable[str]) -> str:
