@@ -1,0 +1,163 @@
+"""The long-running processes of a hub: web, worker, scheduler, dispatcher, smtp, smsc.
+
+Each role is a function ``(settings, options) -> int`` run in the foreground until SIGTERM or
+SIGINT, after which it returns 0. ``smshub <role>`` runs one; ``smshub run`` starts each as a
+child process. A role whose code is missing from this installation reports why through
+:func:`unavailable` instead of starting half-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import logging
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from hub.config import Settings
+
+log = logging.getLogger(__name__)
+
+RoleFn = Callable[[Settings, Mapping[str, Any]], int]
+
+
+@dataclass(frozen=True)
+class Role:
+    """A process kind: what it needs installed, and how the supervisor starts it."""
+
+    name: str
+    run: RoleFn
+    requires: tuple[str, ...] = ()
+    """Modules that must be importable for the role to do real work."""
+    description: str = ""
+    embedded: bool = True
+    """Started by ``smshub run`` (``worker`` is not: the dispatcher already consumes)."""
+
+
+class Stop(Exception):
+    """Raised in the main thread by SIGTERM so that a role can wind down like on Ctrl-C."""
+
+
+def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
+    raise Stop
+
+
+def stop_on_term() -> None:
+    """Turn SIGTERM into :class:`Stop` (SIGINT already raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGTERM, _raise_stop)
+
+
+def unavailable(role: Role) -> str | None:
+    """Why ``role`` cannot run here (a missing module), or None."""
+    missing = [name for name in role.requires if importlib.util.find_spec(name) is None]
+    if missing:
+        return f"the {role.name} role needs {', '.join(missing)}, which this build lacks"
+    return None
+
+
+def run_web(settings: Settings, options: Mapping[str, Any]) -> int:
+    """The WSGI app behind waitress (a production server: thread pool, no fork)."""
+    import waitress
+
+    from hub.app import create_app
+
+    app = create_app(settings)
+    stop_on_term()
+    host, port = options.get("host") or settings.host, options.get("port") or settings.port
+    print(f"smshub web listening on http://{host}:{port}/", flush=True)
+    with contextlib.suppress(KeyboardInterrupt, Stop):
+        waitress.serve(app, host=host, port=port, threads=int(options.get("threads", 8)),
+                       ident="smshub", _quiet=True)
+    return 0
+
+
+def run_dispatcher(settings: Settings, options: Mapping[str, Any]) -> int:
+    """The dispatcher: an RQ SimpleWorker on the hub queues holding the operator binds (the
+    only consumer of those queues; ``worker`` is the same process kind)."""
+    from hub import dispatching
+
+    stop_on_term()
+    with contextlib.suppress(KeyboardInterrupt, Stop):
+        dispatching.run_dispatcher(settings)
+    return 0
+
+
+def run_scheduler(settings: Settings, options: Mapping[str, Any]) -> int:
+    """The sweeper loop: promotes due messages, re-enqueues lost work, expires old ones."""
+    import threading
+
+    from hub import sweeper
+    from hub.services import build_services
+
+    services = build_services(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    try:
+        sweeper.sweep_forever(services, stop=stop)
+    finally:
+        services.close()
+    return 0
+
+
+def _delegate(module: str, function: str) -> RoleFn:
+    """A role implemented elsewhere as ``module.function(settings) -> int | None``."""
+
+    def run(settings: Settings, options: Mapping[str, Any]) -> int:
+        target = getattr(importlib.import_module(module), function)
+        stop_on_term()
+        try:
+            result = target(settings)
+        except (KeyboardInterrupt, Stop):
+            return 0
+        return int(result or 0)
+
+    return run
+
+
+def run_smsc(settings: Settings, options: Mapping[str, Any]) -> int:
+    """The local SMPP simulator the embedded runtime uses as its operator."""
+    from sms_core.dispatch import sim
+
+    port = options.get("port") or settings.smsc_port
+    sim.main(["--host", "127.0.0.1", "--port", str(port)])
+    return 0
+
+
+ROLES: dict[str, Role] = {
+    "web": Role("web", run_web, description="the REST API and the status page"),
+    "smsc": Role("smsc", run_smsc, requires=("sms_core.dispatch.sim",),
+                 description="a local SMSC simulator (SMPP) for the embedded runtime"),
+    "scheduler": Role("scheduler", run_scheduler, requires=("hub.sweeper",),
+                      description="promotes due messages, re-enqueues lost work, expires old ones"),
+    "dispatcher": Role("dispatcher", run_dispatcher, requires=("hub.dispatching", "hub.jobs"),
+                       description="RQ worker holding the operator binds; sends queued batches"),
+    "worker": Role("worker", run_dispatcher, requires=("hub.dispatching", "hub.jobs"),
+                   description="the same as dispatcher (scale out by starting more)",
+                   embedded=False),
+    "smtp": Role("smtp", _delegate("hub.email", "main"), requires=("hub.email",),
+                 description="the email-to-SMS SMTP receiver"),
+}
+"""Every role, in the order ``smshub run`` starts them (the web app first)."""
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The environment a child role needs to reach the same data, database and Redis."""
+    env = dict(os.environ)
+    env.update({
+        "SMSHUB_DATA_DIR": str(settings.data_dir),
+        "SMSHUB_DATABASE_URL": settings.effective_database_url,
+        "SMSHUB_REDIS_URL": settings.redis_url,
+        "SMSHUB_HOST": settings.host,
+        "SMSHUB_PORT": str(settings.port),
+        "SMSHUB_SMTP_PORT": str(settings.smtp_port),
+        "SMSHUB_SMSC_PORT": str(settings.smsc_port),
+        "SMSHUB_SECRET_KEY": settings.secret_key,
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
