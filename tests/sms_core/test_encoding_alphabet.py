@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
+import regex
 
 from sms_core import gsm7
 from sms_core.encoding import transliterate
@@ -111,3 +114,20 @@ def test_the_table_only_maps_foreign_characters_to_gsm_ones() -> None:
     assert not set(LOOKALIKES) & gsm7.GSM_CHARS
     assert all(gsm7.is_gsm7(value) for value in LOOKALIKES.values())
     assert set(SEED_TABLE) <= set(LOOKALIKES)
+
+
+def test_composing_a_lookalike_key_never_changes_its_replacement() -> None:
+    """The fast path replaces table characters without composing the text first."""
+    for key, value in LOOKALIKES.items():
+        composed = unicodedata.normalize("NFC", key)
+        assert composed == key or LOOKALIKES.get(composed) == value, key
+
+
+JOINS_NOTHING = regex.compile(r"[\p{GCB=Other}\p{GCB=Control}\p{GCB=CR}\p{GCB=LF}]")
+
+
+def test_characters_below_u0300_and_gsm_ones_never_join_a_cluster() -> None:
+    """The splitter skips grapheme segmentation around such characters (only CR LF joins)."""
+    below = "".join(map(chr, range(0x300)))
+    assert len(JOINS_NOTHING.findall(below)) == 0x300
+    assert all(JOINS_NOTHING.fullmatch(c) for c in gsm7.GSM_CHARS)

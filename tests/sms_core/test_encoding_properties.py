@@ -18,7 +18,7 @@ from sms_core.encoding import (
     transliterate,
     units,
 )
-from sms_core.transliteration import LOOKALIKES
+from sms_core.transliteration import LOOKALIKES, transliterate_for_gsm
 
 PIECES = [
     *"aZ09 .,!?\n",
@@ -108,3 +108,27 @@ def test_texts_of_lookalikes_always_transliterate_to_gsm(text: str) -> None:
     result = analyze(text, transliterate=True)
     assert result.encoding == GSM7
     assert gsm7.is_gsm7(result.text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(texts, st.text(max_size=60)))
+def test_fast_alphabet_checks_agree_with_the_reference_scan(text: str) -> None:
+    assert gsm7.foreign_chars(text) == "".join(gsm7.NON_GSM_RE.findall(text))
+    gsm_only = "".join(c for c in text if c in gsm7.GSM_CHARS)
+    assert gsm7.septet_count(gsm_only) == sum(
+        2 if c in gsm7.EXTENSION_CHARS else 1 for c in gsm_only
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(texts, st.text(max_size=60)))
+def test_the_shortcut_verdict_matches_full_transliteration(text: str) -> None:
+    """transliterate_for_gsm() may decide without transliterating; it must decide the same."""
+    full = transliterate(text)
+    outcome = transliterate_for_gsm(text, gsm7.foreign_chars(text))
+    if gsm7.is_gsm7(full):
+        assert (outcome.text, outcome.unsupported) == (full, ())
+    else:
+        assert outcome.text == text
+        assert outcome.unsupported
+        assert set(outcome.unsupported) <= set(full)
