@@ -10,6 +10,7 @@ from hub.api.context import EXTENSION
 from hub.config import Settings, ensure_secret_key, load_settings
 from hub.services import Services, build_services
 from hub.web.health import blueprint as health_blueprint
+from hub.web.views import blueprint as web_blueprint
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -19,7 +20,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         settings = services.settings
     settings = ensure_secret_key(settings or load_settings())
     services = services or build_services(settings)
-    app = Flask("hub", template_folder="web/templates")
+    app = Flask("hub")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -33,4 +34,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     api_problems.register(app)
     register_api(app)
     app.register_blueprint(health_blueprint)
+    app.register_blueprint(web_blueprint)
     return app

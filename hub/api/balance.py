@@ -27,7 +27,7 @@ def get_balance() -> ResponseReturnValue:
     account = current_account()
     with unit_of_work() as session:
         amount = ledger.balance(session, account.id)
-    return {"balance": format(amount, "f"), "currency": account.currency}
+    return {"balance": format(amount.normalize(), "f"), "currency": account.currency}
 
 
 PART = ApiPart(
