@@ -14,12 +14,13 @@ from hub.api.openapi import API_PREFIX, PARTS_EXTENSION, ApiPart
 
 def api_parts() -> list[ApiPart]:
     """Every part of the API, in the order of the document."""
-    from hub.api import accounts, balance, campaigns, keys, messages, openapi, optouts
+    from hub.api import accounts, balance, billing, campaigns, keys, messages, openapi, optouts
 
     return [
         messages.PART,
         campaigns.PART,
         balance.PART,
+        billing.PART,
         optouts.PART,
         accounts.PART,
         keys.PART,

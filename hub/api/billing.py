@@ -1,0 +1,191 @@
+"""Billing in the API: the ledger, monthly statements, credits and price lists (admin).
+
+``GET /balance`` lives in :mod:`hub.api.balance`; this part adds the history behind it. A
+sub-account sees its parent's ledger entries that it spent itself, and the parent's statement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub import ledger, statements
+from hub.accounts import NotFoundError
+from hub.api.auth import current_account, require_admin, require_api_key
+from hub.api.context import unit_of_work
+from hub.api.openapi import ApiPart, operation, path_param, problems, query_param, ref, reply
+from hub.api.problems import InvalidRequest
+from hub.api.validation import validated_body
+from hub.models import Account, LedgerEntry
+from hub.pricing import export_prices, import_prices
+
+blueprint = Blueprint("billing", __name__)
+
+MONEY = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
+ENTRY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "kind", "amount", "hold", "count", "reference", "created_at"],
+    "properties": {
+        "id": {"type": "integer"}, "kind": {"type": "string"}, "amount": MONEY, "hold": MONEY,
+        "count": {"type": "integer"}, "reference": {"type": "string"},
+        "reason": {"type": ["string", "null"]}, "country": {"type": ["string", "null"]},
+        "route": {"type": ["string", "null"]}, "source": {"type": ["string", "null"]},
+        "spender_id": {"type": ["string", "null"]}, "created_at": {"type": "string"},
+    },
+}
+CREDITS_REQUEST: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["account_id", "amount"],
+    "properties": {
+        "account_id": {"type": "string", "minLength": 1},
+        "amount": {"type": "string", "pattern": r"^\d+(\.\d{1,6})?$"},
+        "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+        "reference": {"type": "string", "minLength": 1, "maxLength": 96},
+        "policy": {"enum": ["fixed", "rolling"]},
+    },
+}
+PAGE_MAX = 500
+
+
+def entry_to_dict(entry: LedgerEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id, "kind": entry.kind, "amount": format(entry.amount, "f"),
+        "hold": format(entry.hold, "f"), "count": entry.count, "reference": entry.reference,
+        "reason": entry.reason, "country": entry.country, "route": entry.route,
+        "source": entry.source, "spender_id": entry.spender_id,
+        "created_at": entry.created_at.isoformat(),
+    }
+
+
+def _int_arg(name: str, default: int | None, maximum: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or (maximum is not None and not 1 <= int(raw) <= maximum):
+        raise InvalidRequest(f"{name} must be an integer" + (f" 1–{maximum}" if maximum else ""),
+                             code="invalid_query", field=name)
+    return int(raw)
+
+
+@blueprint.get("/ledger")
+@require_api_key
+def get_ledger() -> ResponseReturnValue:
+    """Newest first; ``before`` (an entry id) pages back, ``next`` gives the following page."""
+    account = current_account()
+    limit = _int_arg("limit", 100, PAGE_MAX) or 100
+    before = _int_arg("before", None)
+    query = select(LedgerEntry).where(LedgerEntry.account_id == account.billing_account_id)
+    if account.parent_id is not None:
+        query = query.where(LedgerEntry.spender_id == account.id)
+    if before is not None:
+        query = query.where(LedgerEntry.id < before)
+    with unit_of_work() as session:
+        rows = session.scalars(query.order_by(LedgerEntry.id.desc()).limit(limit + 1)).all()
+    data = [entry_to_dict(e) for e in rows[:limit]]
+    return {"data": data, "next": data[-1]["id"] if len(rows) > limit else None}
+
+
+@blueprint.get("/statements/<period>")
+@require_api_key
+def get_statement(period: str) -> ResponseReturnValue:
+    """The month's statement as JSON, or CSV with ``?format=csv``."""
+    wanted = request.args.get("format", "json")
+    if wanted not in ("json", "csv"):
+        raise InvalidRequest("format is json or csv", code="invalid_query", field="format")
+    with unit_of_work() as session:
+        document = statements.get_statement(session, current_account().id, period)
+    if wanted == "csv":
+        name = f"statement-{document['account_id']}-{period}.csv"
+        return Response(statements.statement_csv(document), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return document
+
+
+@blueprint.post("/credits")
+@require_api_key
+def post_credits() -> ResponseReturnValue:
+    """Add a pack of credits to an account (administrators only)."""
+    require_admin()
+    body = validated_body(CREDITS_REQUEST)
+    with unit_of_work() as session:
+        target = _target(session, body["account_id"])
+        pack = ledger.purchase(session, target, body["amount"], currency=body.get("currency"),
+                               reference=body.get("reference") or "api credits",
+                               policy=body.get("policy", "fixed"))
+        available = ledger.balance(session, target)
+        return {"account_id": pack.account_id, "pack_id": pack.id,
+                "amount": format(pack.amount, "f"),
+                "expires_at": pack.expires_at.isoformat() if pack.expires_at else None,
+                "balance": format(available, "f"), "currency": target.currency}, 201
+
+
+def _target(session: Session, account_id: str) -> Account:
+    found = session.get(Account, account_id)
+    if found is None:
+        raise NotFoundError(f"no account {account_id}")
+    return found
+
+
+@blueprint.get("/prices")
+@require_api_key
+def get_prices() -> ResponseReturnValue:
+    """Every price list as CSV (administrators only)."""
+    require_admin()
+    with unit_of_work() as session:
+        text = export_prices(session, request.args.get("price_list"))
+    return Response(text, mimetype="text/csv")
+
+
+@blueprint.put("/prices")
+@require_api_key
+def put_prices() -> ResponseReturnValue:
+    """Import a price CSV: every row or none; a bad row is named in the problem (admin)."""
+    require_admin()
+    if request.mimetype != "text/csv":
+        raise InvalidRequest("send the price list as text/csv", code="unsupported_media_type")
+    text = request.get_data(as_text=True)
+    with unit_of_work() as session:
+        imported = import_prices(session, text)
+    return {"imported": imported}
+
+
+CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
+PART = ApiPart(
+    blueprint=blueprint,
+    paths={
+        "/ledger": {"get": operation(
+            "Ledger entries, newest first",
+            {"200": reply("A page of entries", {"type": "object", "properties": {
+                "data": {"type": "array", "items": ref("LedgerEntry")},
+                "next": {"type": ["integer", "null"]}}}), **problems(422)},
+            parameters=[query_param("limit", {"type": "integer", "maximum": PAGE_MAX},
+                                    "Entries per page (100)"),
+                        query_param("before", {"type": "integer"}, "Entries older than this id")],
+        )},
+        "/statements/{period}": {"get": operation(
+            "Monthly statement (consumption per country, route and source)",
+            {"200": {"description": "The statement (JSON, or CSV with format=csv)",
+                     "content": {"application/json": {"schema": {"type": "object"}},
+                                 **CSV_CONTENT}}, **problems(402, 422)},
+            parameters=[path_param("period", "YYYY-MM"),
+                        query_param("format", {"enum": ["json", "csv"]}, "json or csv")],
+        )},
+        "/credits": {"post": operation(
+            "Add a pack of credits to an account (admin)",
+            {"201": reply("The pack", {"type": "object"}), **problems(400, 402, 404, 422)},
+            request=ref("CreditsRequest"),
+        )},
+        "/prices": {
+            "get": operation("Export price lists as CSV (admin)",
+                             {"200": {"description": "CSV", "content": CSV_CONTENT}}),
+            "put": {**operation("Import a price CSV, all rows or none (admin)",
+                                {"200": reply("Rows imported", {"type": "object"}),
+                                 **problems(402, 422)}),
+                    "requestBody": {"required": True, "content": CSV_CONTENT}},
+        },
+    },
+    schemas={"LedgerEntry": ENTRY_SCHEMA, "CreditsRequest": CREDITS_REQUEST},
+)
