@@ -108,10 +108,12 @@ class Gate:
                 return
             up_reader, link.upstream = await asyncio.open_connection(self.host, self.upstream_port)
             link.upstream.write(first)
-            await asyncio.gather(
-                self._forward(reader, link.upstream, tap=True),
-                self._forward(up_reader, writer, tap=False),
+            upstream = (
+                self._forward(reader, link.upstream)
+                if self.on_submit_pdu is not None
+                else _splice(reader, link.upstream)
             )
+            await asyncio.gather(upstream, _splice(up_reader, writer))
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
             pass
         finally:
@@ -146,13 +148,12 @@ class Gate:
             return int(smpplib_consts.SMPP_ESME_RINVPASWD)
         return int(smpplib_consts.SMPP_ESME_ROK)
 
-    async def _forward(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, tap: bool
-    ) -> None:
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Client to server PDU by PDU, keeping a decoded copy of each submit_sm."""
         try:
             while True:
                 pdu = await read_pdu(reader)
-                if tap and self.on_submit_pdu is not None and _command_id(pdu) == SUBMIT_SM_ID:
+                if self.on_submit_pdu is not None and _command_id(pdu) == SUBMIT_SM_ID:
                     decoded = smpp34.decode(pdu)
                     if isinstance(decoded, smpp34.SubmitSm):
                         self.on_submit_pdu(decoded)
@@ -162,6 +163,18 @@ class Gate:
             pass
         finally:
             writer.transport.abort()
+
+
+async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy bytes as they come (no framing: the cheap direction)."""
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.transport.abort()
 
 
 async def _answer_and_close(writer: asyncio.StreamWriter, pdu: bytes) -> None:

@@ -77,6 +77,8 @@ class SimSettings:
     delivery_ratio: float = 0.98
     seed: int = 1
     first_message_id: int = 0x1A2B0000
+    record_wire: bool = True
+    """Keep a decoded copy of every submit_sm that crossed the gate (``wire_submits``)."""
     receipt_tlvs: bool = True
     """Also carry receipted_message_id (hex, like the submit_sm_resp) and message_state."""
 
@@ -143,7 +145,7 @@ class SmscSimulator:
                 self.settings.port,
                 inner_port,
                 credentials if self.settings.check_credentials else None,
-                on_submit_pdu=self.wire_submits.append,
+                on_submit_pdu=self.wire_submits.append if self.settings.record_wire else None,
             )
             self.port = await self._gate.start()
         self._loop_task = asyncio.create_task(self._serve())
@@ -420,6 +422,7 @@ def _parse_args(argv: list[str] | None) -> tuple[SimSettings, Faults]:
         dlr_delay=args.dlr_delay,
         delivery_ratio=args.delivery_ratio,
         seed=args.seed,
+        record_wire=False,
     )
     faults = Faults(
         throttle_ratio=args.throttle_ratio, throttle_above_rate=args.throttle_above_rate
