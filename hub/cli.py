@@ -21,6 +21,7 @@ from sqlalchemy import or_, select
 
 from hub import accounts as accounts_mod
 from hub.api.shapes import account_to_dict
+from hub.cli_billing import register as register_billing
 from hub.config import Settings, load_settings
 from hub.db import make_engine, make_sessionmaker, transaction, upgrade
 from hub.models import Account
@@ -286,6 +287,9 @@ def db_upgrade(data_dir: Path | None) -> None:
     settings = settings_for(data_dir)
     upgrade(settings.effective_database_url)
     click.echo("database is up to date")
+
+
+register_billing(main)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,164 @@
+"""Billing commands: ``smshub credits add``, ``smshub prices import|export``,
+``smshub statement``, ``smshub ledger expire|verify``.
+
+They work on the database the settings name (the embedded SQLite one is migrated first), each
+in one transaction, and report billing errors as ``message (code)`` with exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from hub import ledger, statements
+from hub.config import load_settings
+from hub.db import make_engine, make_sessionmaker, transaction, upgrade
+from hub.models import Account
+from hub.pricing import export_prices, import_prices
+from sms_core.billing import money
+from sms_core.errors import HubError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _data_dir(func: F) -> F:
+    return click.option(
+        "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="SMSHUB_DATA_DIR",
+        default=None, help="Data directory (default: the per-user data directory).",
+    )(func)
+
+
+@contextmanager
+def _session(data_dir: Path | None) -> Iterator[Session]:
+    """One transaction on the configured database; HubErrors become clean CLI failures."""
+    settings = load_settings(data_dir=data_dir)
+    if not settings.database_url:
+        upgrade(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
+    except HubError as exc:
+        raise click.ClickException(f"{exc.message} ({exc.code})") from None
+    finally:
+        engine.dispose()
+
+
+def _account(session: Session, ref: str) -> Account:
+    found = session.scalars(select(Account).where(or_(Account.id == ref, Account.name == ref))
+                            ).all()
+    if len(found) != 1:
+        raise click.ClickException(f"no single account is called {ref!r}")
+    return found[0]
+
+
+@click.group()
+def credits() -> None:
+    """Prepaid credits."""
+
+
+@credits.command("add")
+@_data_dir
+@click.argument("account")
+@click.argument("amount")
+@click.option("--reference", default="smshub credits add", help="Ledger reference.")
+@click.option("--policy", type=click.Choice(["fixed", "rolling"]), default="fixed",
+              help="Pack validity: 12 months fixed, or 365 days renewed by use.")
+def credits_add(data_dir: Path | None, account: str, amount: str, reference: str,
+                policy: str) -> None:
+    """Add a pack of AMOUNT credits to ACCOUNT (id or name)."""
+    with _session(data_dir) as session:
+        target = _account(session, account)
+        pack = ledger.purchase(session, target, money(amount), reference=reference,
+                               policy=policy)
+        left = ledger.balance(session, target)
+    click.echo(f"added {pack.amount} {target.currency} to {target.id} "
+               f"(valid until {pack.expires_at:%Y-%m-%d}); balance {left}")
+
+
+@click.group()
+def prices() -> None:
+    """Price lists (CSV)."""
+
+
+@prices.command("import")
+@_data_dir
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+def prices_import(data_dir: Path | None, file: Any) -> None:
+    """Import a price CSV (``-`` for stdin): every row, or none if one is bad."""
+    text = file.read()
+    with _session(data_dir) as session:
+        count = import_prices(session, text)
+    click.echo(f"imported {count} prices")
+
+
+@prices.command("export")
+@_data_dir
+@click.argument("file", type=click.File("w", encoding="utf-8"), default="-")
+@click.option("--price-list", default=None, help="Only this list (public or an account id).")
+def prices_export(data_dir: Path | None, file: Any, price_list: str | None) -> None:
+    """Write every price as CSV to FILE (stdout by default)."""
+    with _session(data_dir) as session:
+        file.write(export_prices(session, price_list))
+
+
+@click.command()
+@_data_dir
+@click.argument("account")
+@click.argument("period")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json")
+@click.option("--issue", is_flag=True, help="Freeze the statement of this finished month.")
+def statement(data_dir: Path | None, account: str, period: str, fmt: str, issue: bool) -> None:
+    """The statement of ACCOUNT for PERIOD (YYYY-MM)."""
+    with _session(data_dir) as session:
+        target = _account(session, account)
+        if issue:
+            statements.issue_statement(session, target, period)
+        document = statements.get_statement(session, target, period)
+    if fmt == "csv":
+        sys.stdout.write(statements.statement_csv(document))
+    else:
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+@click.group("ledger")
+def ledger_group() -> None:
+    """Ledger maintenance."""
+
+
+@ledger_group.command("expire")
+@_data_dir
+def ledger_expire(data_dir: Path | None) -> None:
+    """Expire the unspent credit of packs past their validity (run it daily)."""
+    with _session(data_dir) as session:
+        total = ledger.expire_packs(session, datetime.now(UTC))
+    click.echo(f"expired {total}")
+
+
+@ledger_group.command("verify")
+@_data_dir
+def ledger_verify(data_dir: Path | None) -> None:
+    """Check that every balance equals the sum of its ledger entries."""
+    with _session(data_dir) as session:
+        bad = [a.id for a in session.scalars(select(Account)) if not ledger.verify(session, a)]
+    if bad:
+        raise click.ClickException(f"balances differ from their ledger: {', '.join(bad)}")
+    click.echo("every balance matches its ledger")
+
+
+COMMANDS = (credits, prices, statement, ledger_group)
+
+
+def register(group: click.Group) -> None:
+    """Add the billing commands to the ``smshub`` group."""
+    for command in COMMANDS:
+        group.add_command(command)
