@@ -3,7 +3,15 @@
 
 from hub.models.account import Account, ApiKey, User
 from hub.models.base import Base, utcnow
+from hub.models.callbacks import (
+    CallbackAttempt,
+    CallbackDeadLetter,
+    CallbackEndpoint,
+    CallbackEvent,
+    CallbackQueueItem,
+)
 from hub.models.dispatch import DeliveryReceipt, InboundMessage, MessagePart
+from hub.models.email import EmailConfig, EmailNotice
 from hub.models.ledger import Balance, LedgerEntry, Pack
 from hub.models.message import FINAL_STATES, STATES, Campaign, IdempotencyRecord, Message
 from hub.models.optout import OptOut
@@ -13,6 +21,9 @@ from hub.models.subscription import Subscription
 
 __all__ = [
     "FINAL_STATES", "STATES", "Account", "ApiKey", "Balance", "Base", "Campaign",
-    "DeliveryReceipt", "IdempotencyRecord", "InboundMessage", "LedgerEntry", "Message",
+    "DeliveryReceipt", "EmailConfig", "EmailNotice", "IdempotencyRecord", "InboundMessage",
+    "LedgerEntry", "Message",
     "MessagePart", "OptOut", "Pack", "PriceRow", "Statement", "Subscription", "User", "utcnow",
 ]
+__all__ += ["CallbackAttempt", "CallbackDeadLetter", "CallbackEndpoint", "CallbackEvent",
+            "CallbackQueueItem"]
