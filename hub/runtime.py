@@ -33,7 +33,7 @@ from hub.models import Account
 from hub.roles import ROLES, Role, child_environment, unavailable
 
 GRACE_SECONDS = 10.0
-"""How long children get to finish after SIGTERM before SIGKILL."""
+"""How long each child gets to finish after SIGTERM before SIGKILL."""
 POLL_SECONDS = 0.2
 STOP_ORDER = ("web", "smtp", "dispatcher", "worker", "scheduler", "smsc")
 
@@ -137,13 +137,12 @@ class Supervisor:
 
     def stop(self) -> None:
         """Stop the children one by one: the web first (no new work), the SMSC simulator last
-        (the dispatcher finishes its window against it); SIGKILL after the grace period."""
-        deadline = time.monotonic() + GRACE_SECONDS
+        (the dispatcher finishes its window against it); SIGKILL after each one's grace period."""
         for child in sorted(self.children, key=lambda c: STOP_ORDER.index(c.role.name)):
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
             try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                child.process.wait(timeout=GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 self.say(f"smshub: {child.role.name} did not stop in time; killing it")
                 child.process.kill()

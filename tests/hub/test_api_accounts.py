@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
 from hub.models import Account, ApiKey
-from tests.hub.apiclient import auth, count, make_app, new_account
-
-
-@pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Flask:
-    return make_app(database_url, tmp_path)
+from tests.hub.apiclient import auth, count, new_account
+from tests.hub.apiclient import shared_app as shared_app  # the module's "app" fixture
 
 
 def test_settings_are_read_and_patched(app: Flask) -> None:

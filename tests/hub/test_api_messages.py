@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,16 +10,10 @@ from flask import Flask
 
 from hub import ledger
 from hub.models import IdempotencyRecord, Message
-from tests.hub.apiclient import auth, count, make_app, new_account, seed_prices, sessions
+from tests.hub.apiclient import auth, count, new_account, sessions
+from tests.hub.apiclient import shared_app as shared_app  # the module's "app" fixture
 
 MOBILE = "+33612345678"
-
-
-@pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Flask:
-    built = make_app(database_url, tmp_path)
-    seed_prices(built)
-    return built
 
 
 @pytest.fixture
@@ -36,13 +29,18 @@ def _balance(app: Flask, key: str) -> Decimal:
 
 def test_one_recipient_is_accepted_priced_and_readable(app: Flask, key: str) -> None:
     client = app.test_client()
-    response = client.post("/api/v1/messages", json={"to": "06 12 34 56 78", "text": "Hello"},
-                           headers=auth(key))
+    response = client.post(
+        "/api/v1/messages", json={"to": "06 12 34 56 78", "text": "Hello"}, headers=auth(key)
+    )
     assert response.status_code == 201, response.json
     message = response.json
     assert message is not None
     assert (message["to"], message["status"], message["encoding"], message["segments"]) == (
-        MOBILE, "accepted", "GSM-7", 1)
+        MOBILE,
+        "accepted",
+        "GSM-7",
+        1,
+    )
     assert Decimal(message["cost"]) == Decimal("0.05")
     assert response.headers["Location"] == f"/api/v1/messages/{message['id']}"
     assert client.get(response.headers["Location"], headers=auth(key)).json == message
@@ -99,8 +97,9 @@ BAD_BODIES = [
 def test_bad_input_is_a_precise_problem_with_no_effect(
     app: Flask, key: str, body: Any, status: int, code: str
 ) -> None:
-    response = _unchanged(app, key, lambda: app.test_client().post(
-        "/api/v1/messages", json=body, headers=auth(key)))
+    response = _unchanged(
+        app, key, lambda: app.test_client().post("/api/v1/messages", json=body, headers=auth(key))
+    )
     assert response.status_code == status
     assert response.json["code"] == code, response.json
     assert response.json["status"] == status and response.json["detail"]
@@ -111,50 +110,68 @@ def test_bad_input_is_a_precise_problem_with_no_effect(
     [
         ("{not json", "application/json", 400, "malformed_json"),
         ('{"to": "+33612345678", "text": "hi"}', "text/plain", 415, "unsupported_media_type"),
-        ('{"to": "' + "1" * (10 * 1024 * 1024) + '"}', "application/json", 413,
-         "payload_too_large"),
+        (
+            '{"to": "' + "1" * (10 * 1024 * 1024) + '"}',
+            "application/json",
+            413,
+            "payload_too_large",
+        ),
     ],
 )
 def test_unreadable_bodies_are_refused_before_anything_happens(
     app: Flask, key: str, data: str, content_type: str, status: int, code: str
 ) -> None:
-    response = _unchanged(app, key, lambda: app.test_client().post(
-        "/api/v1/messages", data=data, content_type=content_type, headers=auth(key)))
+    response = _unchanged(
+        app,
+        key,
+        lambda: app.test_client().post(
+            "/api/v1/messages", data=data, content_type=content_type, headers=auth(key)
+        ),
+    )
     assert (response.status_code, response.json["code"]) == (status, code)
 
 
 @pytest.mark.parametrize("key_kind", ["unknown", "revoked", "strict_ip"])
-def test_refused_keys_send_nothing(app: Flask, key: str, key_kind: str) -> None:
+def test_refused_keys_send_nothing(app: Flask, key_kind: str) -> None:
     from hub.accounts import create_api_key, revoke_api_key
     from hub.db import transaction
     from hub.models import Account
 
+    account_id, key = new_account(app, credits=Decimal(10))
     with transaction(sessions(app)) as session:
-        account = session.query(Account).one()
-        other, plain = create_api_key(session, account, ip_mode="strict",
-                                      ip_allow=["10.9.9.9"])
+        account = session.get(Account, account_id)
+        assert account is not None
+        other, plain = create_api_key(session, account, ip_mode="strict", ip_allow=["10.9.9.9"])
         if key_kind == "revoked":
             revoke_api_key(session, account, other.id)
     used = {"unknown": "sk_" + "x" * 43}.get(key_kind, plain)
     expected = {"unknown": 401, "revoked": 401, "strict_ip": 403}[key_kind]
-    response = _unchanged(app, key, lambda: app.test_client().post(
-        "/api/v1/messages", json={"to": MOBILE, "text": "hi"}, headers=auth(used)))
+    response = _unchanged(
+        app,
+        key,
+        lambda: app.test_client().post(
+            "/api/v1/messages", json={"to": MOBILE, "text": "hi"}, headers=auth(used)
+        ),
+    )
     assert response.status_code == expected
 
 
 def test_no_credits_is_402_and_nothing_is_stored(app: Flask) -> None:
     _, broke = new_account(app, "Broke")
-    response = app.test_client().post("/api/v1/messages", json={"to": MOBILE, "text": "hi"},
-                                      headers=auth(broke))
+    before = count(app, Message)
+    response = app.test_client().post(
+        "/api/v1/messages", json={"to": MOBILE, "text": "hi"}, headers=auth(broke)
+    )
     assert response.status_code == 402
     assert response.json is not None and response.json["code"] == "insufficient_credits"
-    assert count(app, Message) == 0
+    assert count(app, Message) == before
 
 
 def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(
     app: Flask, key: str
 ) -> None:
     client = app.test_client()
+    before = count(app, Message)
     headers = {**auth(key), "Idempotency-Key": "order-42"}
     body = {"to": MOBILE, "text": "Your order shipped"}
     first = client.post("/api/v1/messages", json=body, headers=headers)
@@ -162,20 +179,22 @@ def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(
     assert first.status_code == again.status_code == 201
     assert again.json == first.json
     assert again.headers["Idempotent-Replayed"] == "true"
-    assert count(app, Message) == 1 and _balance(app, key) == Decimal("9.95")
+    assert count(app, Message) == before + 1 and _balance(app, key) == Decimal("9.95")
     other = client.post("/api/v1/messages", json={**body, "text": "Other"}, headers=headers)
     assert other.status_code == 422
     assert other.json is not None and other.json["code"] == "idempotency_mismatch"
-    assert count(app, Message) == 1
+    assert count(app, Message) == before + 1
 
 
 def test_a_replayed_refusal_keeps_its_status(app: Flask, key: str) -> None:
     client = app.test_client()
     headers = {**auth(key), "Idempotency-Key": "bad-1"}
-    first = client.post("/api/v1/messages", json={"to": "+33140000000", "text": "x"},
-                        headers=headers)
-    again = client.post("/api/v1/messages", json={"to": "+33140000000", "text": "x"},
-                        headers=headers)
+    first = client.post(
+        "/api/v1/messages", json={"to": "+33140000000", "text": "x"}, headers=headers
+    )
+    again = client.post(
+        "/api/v1/messages", json={"to": "+33140000000", "text": "x"}, headers=headers
+    )
     assert first.status_code == again.status_code == 422
     assert again.mimetype == "application/problem+json"
     assert again.json == first.json and first.json is not None
@@ -187,8 +206,9 @@ def _send_some(app: Flask, key: str) -> list[str]:
     ids = []
     for n, source_text in enumerate(["one", "two", "three", "four", "five"]):
         number = f"+3361234567{n}"
-        response = client.post("/api/v1/messages", json={"to": number, "text": source_text},
-                               headers=auth(key))
+        response = client.post(
+            "/api/v1/messages", json={"to": number, "text": source_text}, headers=auth(key)
+        )
         assert response.status_code == 201
         assert response.json is not None
         ids.append(response.json["id"])
@@ -232,11 +252,17 @@ def test_listing_filters(app: Flask, key: str, query: dict[str, str], expected: 
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [({"limit": "1001"}, "limit"), ({"limit": "0"}, "limit"), ({"status": "lost"}, "status"),
-     ({"from": "yesterday"}, "from"), ({"to": "abc"}, "to")],
+    [
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"status": "lost"}, "status"),
+        ({"from": "yesterday"}, "from"),
+        ({"to": "abc"}, "to"),
+    ],
 )
-def test_bad_listing_parameters_are_named(app: Flask, key: str, query: dict[str, str],
-                                          field: str) -> None:
+def test_bad_listing_parameters_are_named(
+    app: Flask, key: str, query: dict[str, str], field: str
+) -> None:
     response = app.test_client().get("/api/v1/messages", query_string=query, headers=auth(key))
     assert response.status_code == 422
     assert response.json is not None and response.json["field"] == field
@@ -253,12 +279,16 @@ def test_messages_of_other_accounts_are_not_found(app: Flask, key: str) -> None:
 
 def test_sub_account_spends_the_parent_balance(app: Flask) -> None:
     parent_id, parent_key = new_account(app, "Parent", credits=Decimal(1))
-    child = app.test_client().post("/api/v1/accounts/me/subaccounts", json={"name": "Child"},
-                                   headers=auth(parent_key)).json
+    child = (
+        app.test_client()
+        .post("/api/v1/accounts/me/subaccounts", json={"name": "Child"}, headers=auth(parent_key))
+        .json
+    )
     assert child is not None
     child_key = child["api_key"]["key"]
-    sent = app.test_client().post("/api/v1/messages", json={"to": MOBILE, "text": "hi"},
-                                  headers=auth(child_key))
+    sent = app.test_client().post(
+        "/api/v1/messages", json={"to": MOBILE, "text": "hi"}, headers=auth(child_key)
+    )
     assert sent.status_code == 201
     with sessions(app)() as session:
         assert ledger.balance(session, parent_id) == Decimal("0.95")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -20,12 +19,8 @@ from hub.accounts import (
 )
 from hub.db import transaction
 from hub.models import ApiKey, User
-from tests.hub.apiclient import auth, make_app, new_account, sessions
-
-
-@pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Flask:
-    return make_app(database_url, tmp_path)
+from tests.hub.apiclient import auth, new_account, sessions
+from tests.hub.apiclient import shared_app as shared_app  # the module's "app" fixture
 
 
 def _key_row(app: Flask, key: str) -> ApiKey:
@@ -109,8 +104,12 @@ def test_trusted_filter_holds_a_new_address_until_it_is_approved(app: Flask) -> 
     assert refused.json is not None and refused.json["code"] == "ip_pending_validation"
     row = _key_row(app, key)
     assert row.ip_allow["pending"] == ["192.0.2.9"]
-    approved = client.post(f"/api/v1/keys/{row.id}/approvals", json={"address": "192.0.2.9"},
-                           headers=auth(key), environ_base=inside)
+    approved = client.post(
+        f"/api/v1/keys/{row.id}/approvals",
+        json={"address": "192.0.2.9"},
+        headers=auth(key),
+        environ_base=inside,
+    )
     assert approved.status_code == 200
     assert approved.json is not None
     assert approved.json["ip_pending"] == [] and "192.0.2.9/32" in approved.json["ip_allow"]
