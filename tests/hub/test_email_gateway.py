@@ -10,17 +10,20 @@ from types import MappingProxyType
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from connectors.base import SmsRequest
 from connectors.email import EmailGateway
-from hub import ledger
+from hub import ledger, pipeline
 from hub.config import Settings
 from hub.db import transaction
 from hub.email import build_gateway
 from hub.email.config import rotate_secret, set_credentials, update_config
 from hub.email.directory import DatabaseDirectory
+from hub.email.notices import NoticeSweeper
 from hub.email.wiring import make_directory
-from hub.models import Account, Message, OptOut
+from hub.ids import new_id
+from hub.models import Account, InboundMessage, Message, OptOut, utcnow
 from hub.services import Services, build_services
 from tests.hub.conftest import UNIT_PRICE, make_account, seed_prices
 from tests.hub.email_fixtures import (
@@ -249,3 +252,60 @@ def test_a_closed_account_receives_nothing(hub: Services, garage: tuple[Account,
         assert row is not None
         row.status = "closed"
     assert make_directory(hub).by_secret(secret) is None
+
+
+def _notices_on(services: Services, account: Account, **flags: bool) -> None:
+    with transaction(services.sessions) as session:
+        row = session.get(Account, account.id)
+        assert row is not None
+        update_config(session, row, flags)
+
+
+def test_a_final_failure_is_mailed_to_the_sender_once(
+    hub: Services, garage: tuple[Account, str], gateway: EmailGateway, relay: CapturingRelay,
+) -> None:
+    account, secret = garage
+    send(gateway, f"{MOBILE}.{secret}@{DOMAIN}", email())
+    sweeper = NoticeSweeper(hub, gateway)
+    with transaction(hub.sessions) as session:
+        session.execute(update(Message).values(status="undeliverable", done_at=utcnow(),
+                                               reason="undeliverable",
+                                               detail="absent subscriber"))
+    assert sweeper.run_once() == 0 and relay.envelopes == []  # notices not asked for
+    _notices_on(hub, account, delivery_notices=True)
+    assert sweeper.run_once() == 1
+    [notice] = relay.messages
+    assert notice["To"] == BOB and notice["Subject"] == "SMS not delivered: Rendez-vous"
+    assert "undeliverable" in relay.body(notice) and "absent subscriber" in relay.body(notice)
+    assert sweeper.run_once() == 0 and len(relay.envelopes) == 1
+
+
+def test_a_reply_is_forwarded_to_the_mailbox_that_wrote(
+    hub: Services, garage: tuple[Account, str], gateway: EmailGateway, relay: CapturingRelay,
+) -> None:
+    account, secret = garage
+    _notices_on(hub, account, forward_replies=True)
+    send(gateway, f"{MOBILE}.{secret}@{DOMAIN}", email())
+    with transaction(hub.sessions) as session:
+        session.add(InboundMessage(id=new_id("mo"), account_id=account.id, sender=MOBILE,
+                                   recipient="38100", text="Merci, j'arrive à 18 h"))
+    sweeper = NoticeSweeper(hub, gateway)
+    assert sweeper.run_once() == 1
+    [notice] = relay.messages
+    assert notice["To"] == BOB and notice["Reply-To"] == f"33612345678.{secret}@{DOMAIN}"
+    assert "Merci, j'arrive à 18 h" in relay.body(notice)
+    assert sweeper.run_once() == 0 and len(relay.envelopes) == 1
+
+
+def test_a_reply_to_an_sms_sent_by_the_api_is_not_forwarded(
+    hub: Services, garage: tuple[Account, str], gateway: EmailGateway, relay: CapturingRelay,
+) -> None:
+    account, secret = garage
+    _notices_on(hub, account, forward_replies=True)
+    send(gateway, f"{MOBILE}.{secret}@{DOMAIN}", email())
+    pipeline.submit(hub, account.id, [SmsRequest(account=account.id, to=MOBILE, text="API")])
+    with transaction(hub.sessions) as session:
+        session.add(InboundMessage(id=new_id("mo"), account_id=account.id, sender=MOBILE,
+                                   recipient="38100", text="Qui est-ce ?"))
+    assert NoticeSweeper(hub, gateway).run_once() == 1
+    assert relay.envelopes == []
