@@ -283,6 +283,13 @@ def balance(session: Session, account: Account | str) -> Decimal:
     return row.available if row is not None else ZERO.quantize(billing.QUANTUM)
 
 
+def spendable(session: Session, account: Account | str) -> Decimal:
+    """What a reservation may still take: the balance plus a post-paid credit limit."""
+    acting = _account(session, account)
+    row = session.get(Balance, acting.parent_id or acting.id, populate_existing=True)
+    return row.available + row.credit_limit if row is not None else balance(session, acting)
+
+
 def _pack_states(session: Session, account_id: str) -> list[tuple[Pack, PackState]]:
     packs = session.execute(
         select(Pack).where(Pack.account_id == account_id, Pack.remaining > 0)

@@ -146,9 +146,11 @@ def test_closed_account_cannot_be_charged(sessions: sessionmaker[Session], accou
 def test_post_paid_account_goes_down_to_its_credit_limit(session: Session, account: str) -> None:
     ledger.set_credit_limit(session, account, D(100))
     ledger.purchase(session, account, D(5), reference="p", now=T0)
+    assert ledger.spendable(session, account) == D(105)
     ledger.reserve(session, account, D(105), reference="b", count=2000, now=T0)
     ledger.settle(session, account, D(105), reference="b", count=2000, now=T0)
     assert ledger.balance(session, account) == D(-100)
+    assert ledger.spendable(session, account) == 0
     with pytest.raises(BillingError):
         ledger.reserve(session, account, D("0.01"), reference="c", now=T0)
     pack = session.scalars(select(Pack)).one()
