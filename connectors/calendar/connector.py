@@ -17,7 +17,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httplib2
 import requests
@@ -106,9 +106,18 @@ class CalendarConnector:
         self.store.save_pending(state, self.cipher.encrypt(json.dumps(pending).encode()))
         return str(url)
 
-    def complete_connect(self, callback_url: str) -> Connection:
-        """Finish the flow from the URL the provider redirected the user to; list calendars."""
-        query = dict(parse_qsl(urlsplit(callback_url).query))
+    def complete_connect(self, callback: str | Mapping[str, str]) -> Connection:
+        """Finish the flow; list the user's calendars.
+
+        ``callback`` is the full URL the provider redirected the user to (Google), or the form
+        fields the provider POSTed to the redirect URI (Microsoft uses ``response_mode=form_post``
+        so that the code never appears in a URL).
+        """
+        if isinstance(callback, str):
+            callback_url, query = callback, dict(parse_qsl(urlsplit(callback).query))
+        else:
+            query = dict(callback)
+            callback_url = f"{self.settings.google_redirect_uri}?{urlencode(query)}"
         blob = self.store.pop_pending(query.get("state", ""))
         if blob is None:
             raise ConnectorAuthError("unknown or expired authorization state", code="bad_state")

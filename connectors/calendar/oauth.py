@@ -154,7 +154,10 @@ class MicrosoftOAuth:
         """msal's flow dict (state, PKCE verifier, nonce, ``auth_uri``) to keep until the
         callback; ``flow["auth_uri"]`` is the URL to send the user to."""
         flow: dict[str, Any] = self._app.initiate_auth_code_flow(
-            self.scopes, redirect_uri=self.client.redirect_uri, prompt="select_account"
+            self.scopes,
+            redirect_uri=self.client.redirect_uri,
+            prompt="select_account",
+            response_mode="form_post",
         )
         return flow
 

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from html import escape
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
@@ -123,6 +124,8 @@ class FakeOAuth:
             "access_type", "prompt",
         )}  # fmt: skip
         query = {"code": code, "state": args.get("state", "")}
+        if args.get("response_mode") == "form_post":
+            return Response(_form_post(args["redirect_uri"], query), mimetype="text/html")
         return Response(
             status=302, headers={"Location": f"{args['redirect_uri']}?{urlencode(query)}"}
         )
@@ -220,6 +223,17 @@ class FakeOAuth:
                 correlation_id=secrets.token_hex(8),
             )
         return _json(body, status)
+
+
+def _form_post(action: str, fields: dict[str, str]) -> str:
+    """The self-submitting page of ``response_mode=form_post`` (OAuth 2.0 Form Post)."""
+    inputs = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}"/>' for k, v in fields.items()
+    )
+    return (
+        f'<html><body onload="document.forms[0].submit()"><form method="post" '
+        f'action="{escape(action)}">{inputs}</form></body></html>'
+    )
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -4,6 +4,7 @@ receiver standing in for the hub's endpoints, and a connector wired to all of th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -232,10 +233,15 @@ def connector(
     return made
 
 
-def consent(connector: CalendarConnector, account: str, provider: str, ca: str | None) -> str:
-    """Play the user's browser: follow the consent URL, return where the provider sent us."""
+def consent(
+    connector: CalendarConnector, account: str, provider: str, ca: str | None
+) -> str | dict[str, str]:
+    """Play the user's browser: follow the consent URL; return where the provider redirected
+    us (a URL), or the fields of the form it makes the browser POST (``form_post``)."""
     url = connector.begin_connect(account, provider)  # type: ignore[arg-type]
     answer = requests.get(url, allow_redirects=False, verify=ca, timeout=10)
+    if answer.status_code == 200:
+        return dict(re.findall(r'name="([^"]+)" value="([^"]*)"', answer.text))
     assert answer.status_code == 302, answer.text
     return answer.headers["Location"]
 

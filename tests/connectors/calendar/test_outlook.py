@@ -24,8 +24,9 @@ TEMPLATE = "{{ organizer }}: RDV {{ title }} le {{ start | date('fr', 'EEEE d MM
 
 @pytest.fixture
 def ready(connector: CalendarConnector, graph: FakeGraph, server: Served) -> Calendar:
-    location = consent(connector, "acc_business", "microsoft", server.ca_file)
-    connection = connector.complete_connect(location)
+    form = consent(connector, "acc_business", "microsoft", server.ca_file)
+    assert isinstance(form, dict) and set(form) == {"code", "state"}  # response_mode=form_post
+    connection = connector.complete_connect(form)
     [calendar] = connector.store.calendars(connection.id)
     connector.select_calendars(connection.id, [calendar.id])
     connector.set_rules(
