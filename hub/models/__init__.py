@@ -10,13 +10,6 @@ from hub.models.callbacks import (
     CallbackEvent,
     CallbackQueueItem,
 )
-from hub.models.callbacks import (
-    CallbackAttempt,
-    CallbackDeadLetter,
-    CallbackEndpoint,
-    CallbackEvent,
-    CallbackQueueItem,
-)
 from hub.models.dispatch import DeliveryReceipt, InboundMessage, MessagePart
 from hub.models.email import EmailConfig, EmailNotice
 from hub.models.ledger import Balance, LedgerEntry, Pack
@@ -32,7 +25,5 @@ __all__ = [
     "LedgerEntry", "Message",
     "MessagePart", "OptOut", "Pack", "PriceRow", "Statement", "Subscription", "User", "utcnow",
 ]
-__all__ += ["CallbackAttempt", "CallbackDeadLetter", "CallbackEndpoint", "CallbackEvent",
-            "CallbackQueueItem"]
 __all__ += ["CallbackAttempt", "CallbackDeadLetter", "CallbackEndpoint", "CallbackEvent",
             "CallbackQueueItem"]
