@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
+from hub.callbacks import outbox
 from hub.models import FINAL_STATES, Message, utcnow
 
 TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -100,7 +101,10 @@ def move(
     )
     result = session.execute(statement)
     assert isinstance(result, CursorResult)
-    return int(result.rowcount)
+    moved = int(result.rowcount)
+    if moved:
+        outbox.message_moved(session, id_list, target)  # callback events, same transaction
+    return moved
 
 
 def move_one(
