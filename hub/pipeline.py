@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import SmsRequest, SubmitResult
 from hub import ledger, queues
+from hub.callbacks import outbox
 from hub.db import transaction
 from hub.models import Account, Message, utcnow
 from hub.recipients import domestic_countries
@@ -190,6 +191,7 @@ def _insert(session: Session, chunk: Chunk) -> None:
     rows = chunk.rows()
     if rows:
         session.execute(insert(Message), rows)
+        outbox.messages_created(session, rows)
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:
