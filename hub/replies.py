@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from hub.callbacks import outbox
 from hub.db import transaction
 from hub.ids import new_id
 from hub.models import InboundMessage, Message, OptOut
@@ -33,6 +34,7 @@ def record_inbound(services: Services, sms: InboundSms) -> InboundMessage:
             recipient=sms.recipient[:32], text=sms.text, kind=kind,
             operator_id=sms.operator_id, route=sms.route, received_at=sms.received_at)
         session.add(inbound)
+        outbox.inbound_recorded(session, inbound)
     return inbound
 
 
