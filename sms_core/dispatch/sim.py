@@ -38,6 +38,10 @@ from sms_core.dispatch.gate import Credentials, Gate
 from sms_core.dispatch.receipts import TLV_MESSAGE_STATE, TLV_RECEIPTED_MESSAGE_ID
 
 ESM_CLASS_RECEIPT = 0x04
+LIBRARY_SETTLE = 0.2
+"""Seconds ``stop()`` waits after closing: smpp34 finishes tearing sessions down on its own
+threads, and a completion that lands on an event loop already closed by ``asyncio.run`` can
+take the interpreter down. Waiting here keeps every caller's teardown safe."""
 T = TypeVar("T")
 
 
@@ -164,6 +168,7 @@ class SmscSimulator:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        await asyncio.sleep(LIBRARY_SETTLE)
 
     async def disconnect_all(self) -> int:
         """Cut every ESME connection abruptly, as a network failure would."""

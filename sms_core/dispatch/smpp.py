@@ -38,6 +38,11 @@ from sms_core.dispatch.types import OutboundSms, SubmitOutcome
 
 log = logging.getLogger(__name__)
 
+LIBRARY_SETTLE = 0.2
+"""Seconds ``stop()`` waits after closing the bind: smpp34 tears the session down on its own
+threads, and a completion landing on an event loop that ``asyncio.run`` already closed can
+crash the interpreter."""
+
 BindType = Literal["TRX", "TX", "RX"]
 
 
@@ -185,6 +190,7 @@ class SmppDriver:
         self._bound.clear()
         if session is not None:
             await _close(session, unbind=True)
+            await asyncio.sleep(LIBRARY_SETTLE)
 
     async def submit(self, sms: OutboundSms) -> SubmitOutcome:
         """Send every part of ``sms`` in order; one submit_sm per part, UDH untouched."""
