@@ -14,7 +14,18 @@ from hub.api.openapi import API_PREFIX, PARTS_EXTENSION, ApiPart
 
 def api_parts() -> list[ApiPart]:
     """Every part of the API, in the order of the document."""
-    from hub.api import accounts, balance, billing, campaigns, keys, messages, openapi, optouts
+    from hub.api import (
+        accounts,
+        balance,
+        billing,
+        callbacks,
+        campaigns,
+        email,
+        keys,
+        messages,
+        openapi,
+        optouts,
+    )
 
     return [
         messages.PART,
@@ -23,6 +34,8 @@ def api_parts() -> list[ApiPart]:
         billing.PART,
         optouts.PART,
         accounts.PART,
+        email.PART,
+        callbacks.PART,
         keys.PART,
         openapi.PART,
     ]
