@@ -140,7 +140,7 @@ ROLES: dict[str, Role] = {
     "worker": Role("worker", run_dispatcher, requires=("hub.dispatching", "hub.jobs"),
                    description="the same as dispatcher (scale out by starting more)",
                    embedded=False),
-    "smtp": Role("smtp", _delegate("hub.email", "main"), requires=("hub.email",),
+    "smtp": Role("smtp", _delegate("hub.email.server", "main"), requires=("hub.email.server",),
                  description="the email-to-SMS SMTP receiver"),
 }
 """Every role, in the order ``smshub run`` starts them (the web app first)."""

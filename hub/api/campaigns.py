@@ -77,7 +77,7 @@ def _discard(campaign_id: str) -> None:
 @blueprint.post("/campaigns")
 @require_api_key
 def create_campaign() -> ResponseReturnValue:
-    data = validated_body(CAMPAIGN_REQUEST)
+    data = validated_body(CAMPAIGN_REQUEST, bulk="to")
     account = current_account()
     key = idempotency.request_key()
     content = {k: v for k, v in data.items() if k != "name"}

@@ -101,3 +101,20 @@ def test_opt_out_pages_and_bad_numbers(app: Flask, key: str) -> None:
     bad = client.post("/api/v1/optouts", json={"number": "abc"}, headers=auth(key))
     assert bad.status_code == 422
     assert bad.json is not None and bad.json["code"] == "invalid_number"
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [(5, "/to/7"), ("", "/to/7"), ("1" * 65, "/to/7"), (None, "/to/7")],
+)
+def test_a_bad_recipient_deep_in_a_campaign_is_named(
+    app: Flask, key: str, bad: object, field: str
+) -> None:
+    numbers: list[object] = list(_numbers(10))
+    numbers[7] = bad
+    before = (count(app, Campaign), count(app, Message))
+    response = app.test_client().post("/api/v1/campaigns", json={"to": numbers, "text": "x"},
+                                      headers=auth(key))
+    assert response.status_code == 422
+    assert response.json is not None and response.json["field"] == field
+    assert (count(app, Campaign), count(app, Message)) == before
