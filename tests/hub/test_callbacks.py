@@ -35,10 +35,10 @@ from hub.replies import record_inbound
 from hub.services import Services
 from sms_core.dispatch.types import DeliveryReport, InboundSms, SubmitOutcome
 from tests.hub.conftest import make_account, seed_prices
-from tests.webhooks.conftest import Receiver, status
+from tests.webhooks.conftest import Receiver, receiver, status
 from webhooks import ManualClock, parse_event, verify
 
-pytest_plugins = ["tests.webhooks.conftest"]
+__all__ = ["receiver"]  # the loopback receiver fixture, shared with tests/webhooks
 
 NUMBER = "+33612345678"
 
