@@ -106,13 +106,13 @@ def run_scheduler(settings: Settings, options: Mapping[str, Any]) -> int:
 
 
 def _delegate(module: str, function: str) -> RoleFn:
-    """A role implemented elsewhere as ``module.function(settings) -> int | None``."""
+    """A role implemented elsewhere as ``module.function(settings, options) -> int | None``."""
 
     def run(settings: Settings, options: Mapping[str, Any]) -> int:
         target = getattr(importlib.import_module(module), function)
         stop_on_term()
         try:
-            result = target(settings)
+            result = target(settings, options)
         except (KeyboardInterrupt, Stop):
             return 0
         return int(result or 0)
