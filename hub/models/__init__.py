@@ -3,6 +3,14 @@
 
 from hub.models.account import Account, ApiKey, User
 from hub.models.base import Base, utcnow
+from hub.models.calendar import (
+    CalendarAuthorization,
+    CalendarConnection,
+    CalendarReminder,
+    CalendarRow,
+    CalendarRule,
+    CalendarSkip,
+)
 from hub.models.callbacks import (
     CallbackAttempt,
     CallbackDeadLetter,
@@ -27,3 +35,5 @@ __all__ = [
 ]
 __all__ += ["CallbackAttempt", "CallbackDeadLetter", "CallbackEndpoint", "CallbackEvent",
             "CallbackQueueItem"]
+__all__ += ["CalendarAuthorization", "CalendarConnection", "CalendarReminder", "CalendarRow",
+            "CalendarRule", "CalendarSkip"]
