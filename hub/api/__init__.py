@@ -14,6 +14,7 @@ from hub.api.openapi import API_PREFIX, PARTS_EXTENSION, ApiPart
 
 def api_parts() -> list[ApiPart]:
     """Every part of the API, in the order of the document."""
+    from hub import inbound
     from hub.api import (
         accounts,
         balance,
@@ -36,6 +37,7 @@ def api_parts() -> list[ApiPart]:
         accounts.PART,
         email.PART,
         callbacks.PART,
+        inbound.PART,
         keys.PART,
         openapi.PART,
     ]
