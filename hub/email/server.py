@@ -36,6 +36,7 @@ def listen_address(settings: Settings, options: Mapping[str, Any] | None = None,
 def main(settings: Settings, options: Mapping[str, Any] | None = None) -> int:
     """Run the receiver until interrupted (the ``smtp`` role); returns the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s smtp %(levelname)s %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per command
     services = build_services(settings)
     gateway = build_gateway(services)
     host, port = listen_address(settings, options)
