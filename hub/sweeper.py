@@ -27,6 +27,7 @@ from sqlalchemy import Row, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub import queues, states
+from hub.callbacks import delivery
 from hub.db import transaction
 from hub.models import Message, utcnow
 from hub.receipts import Sent, refund
@@ -59,6 +60,7 @@ def sweep(services: Services, now: datetime | None = None) -> SweepReport:
     promoted = promote_due(services, now=now)
     requeued = requeue_stale(services, now)
     expired, abandoned = close_elapsed(services, now)
+    delivery.kick(services)  # restarts the callback delivery chain if Redis lost it
     return SweepReport(promoted, requeued, expired, abandoned)
 
 
