@@ -19,6 +19,7 @@ def api_parts() -> list[ApiPart]:
         accounts,
         balance,
         billing,
+        calendar,
         callbacks,
         campaigns,
         email,
@@ -38,6 +39,7 @@ def api_parts() -> list[ApiPart]:
         email.PART,
         callbacks.PART,
         inbound.PART,
+        calendar.PART,
         keys.PART,
         openapi.PART,
     ]
