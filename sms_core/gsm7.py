@@ -55,7 +55,11 @@ def _char_class(chars: frozenset[str]) -> str:
     return "".join(re.escape(c) for c in sorted(chars))
 
 
-NON_GSM_RE: Final = re.compile(f"[^{_char_class(GSM_CHARS)}]")
+GSM_CLASS: Final = _char_class(GSM_CHARS)
+"""The GSM-7 characters as the body of a regular-expression character class (``[...]``), valid
+for both ``re`` and ``regex``."""
+
+NON_GSM_RE: Final = re.compile(f"[^{GSM_CLASS}]")
 """Matches any character that forces UCS-2; ``search() is None`` means the text is GSM-7."""
 
 EXTENSION_RE: Final = re.compile(f"[{_char_class(EXTENSION_CHARS)}]")

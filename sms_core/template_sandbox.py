@@ -115,9 +115,21 @@ def _check_size(value: Any) -> Any:
     """Refuse strings, lists and integers past the limits."""
     if isinstance(value, str | list | tuple) and _weight(value) > MAX_OUTPUT_CHARS:
         raise SecurityError(f"a value of {_weight(value)} characters exceeds {MAX_OUTPUT_CHARS}")
-    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-        raise SecurityError(f"integers are limited to {MAX_INT_BITS} bits")
+    if isinstance(value, int):
+        _check_bits(value.bit_length())
     return value
+
+
+def _check_bits(bits: int) -> None:
+    """Refuse an integer of ``bits`` bits, made or about to be made, past :data:`MAX_INT_BITS`."""
+    if bits > MAX_INT_BITS:
+        raise SecurityError(f"integers are limited to {MAX_INT_BITS} bits")
+
+
+def _check_length(size: int, what: str) -> None:
+    """Refuse a string or list of ``size`` characters before building it."""
+    if size > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"{what} too large")
 
 
 def _check_binop(operator: str, left: Any, right: Any) -> None:
@@ -125,8 +137,8 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
     if operator == "*":
         _check_product(left, right)
     elif operator == "**" and isinstance(left, int) and isinstance(right, int):
-        if abs(left) > 1 and (abs(left).bit_length() - 1) * right > MAX_INT_BITS:
-            raise SecurityError(f"integers are limited to {MAX_INT_BITS} bits")
+        if abs(left) > 1:
+            _check_bits((abs(left).bit_length() - 1) * right)
     elif operator == "%" and isinstance(left, str) and _WIDE_PERCENT_FORMAT.search(left):
         raise SecurityError("%-format widths and precisions are limited to two digits")
 
@@ -134,13 +146,11 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
 def _check_product(left: Any, right: Any) -> None:
     """``"x" * n``, ``[x] * n`` and ``int * int`` within the limits."""
     if isinstance(left, int) and isinstance(right, int):
-        if left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
-            raise SecurityError(f"integers are limited to {MAX_INT_BITS} bits")
+        _check_bits(left.bit_length() + right.bit_length() - 1)
         return
     for seq, times in ((left, right), (right, left)):
-        sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
-        if sized and max(len(seq), _weight(seq)) * times > MAX_OUTPUT_CHARS:
-            raise SecurityError("repetition too large")
+        if isinstance(seq, str | list | tuple) and isinstance(times, int):
+            _check_length(max(len(seq), _weight(seq)) * times, "repetition")
 
 
 def _bounded_range(*args: int) -> range:
@@ -179,8 +189,7 @@ def _safe_replace(value: Any, old: str, new: str, count: int | None = None) -> s
     """``replace`` that computes the result length before building it."""
     text, old, new = str(value), str(old), str(new)
     hits = text.count(old) if count is None else min(max(count, 0), text.count(old))
-    if len(text) + hits * (len(new) - len(old)) > MAX_OUTPUT_CHARS:
-        raise SecurityError("replace() result too large")
+    _check_length(len(text) + hits * (len(new) - len(old)), "replace() result")
     return text.replace(old, new, -1 if count is None else count)
 
 
@@ -192,8 +201,7 @@ def _safe_join(
     if attribute is not None:
         value = map(make_attrgetter(env, attribute), value)
     parts = [str(item) for item in value]
-    if sum(map(len, parts)) + len(str(d)) * max(len(parts) - 1, 0) > MAX_OUTPUT_CHARS:
-        raise SecurityError("join() result too large")
+    _check_length(sum(map(len, parts)) + len(str(d)) * max(len(parts) - 1, 0), "join() result")
     return str(d).join(parts)
 
 

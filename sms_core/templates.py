@@ -80,8 +80,7 @@ _ENV = build_environment(CUSTOM_FILTERS)
 
 def _parse(source: str) -> nodes.Template:
     """Parse and vet a template: size, syntax, forbidden constructs."""
-    if not isinstance(source, str):
-        raise TemplateError("a template must be text", code="template_syntax")
+    _require_text(source)
     if len(source) > MAX_TEMPLATE_CHARS:
         raise TemplateError(
             f"templates are limited to {MAX_TEMPLATE_CHARS} characters", code="template_too_long"
@@ -104,9 +103,14 @@ def _syntax_error(exc: TemplateSyntaxError) -> TemplateError:
 
 def compile_template(source: str) -> Template:
     """The compiled, instrumented template for ``source`` (cached: rendering is hot)."""
+    _require_text(source)
+    return _compile(source)
+
+
+def _require_text(source: object) -> None:
+    """Refuse a non-string template before the cache sees it (a list is not even hashable)."""
     if not isinstance(source, str):
         raise TemplateError("a template must be text", code="template_syntax")
-    return _compile(source)
 
 
 @lru_cache(maxsize=CACHE_SIZE)

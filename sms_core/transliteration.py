@@ -21,7 +21,7 @@ from typing import Final, NamedTuple
 
 import regex
 
-from sms_core.gsm7 import GSM_CHARS, foreign_chars
+from sms_core.gsm7 import GSM_CHARS, GSM_CLASS, foreign_chars
 
 SEED_TABLE: Final[dict[str, str]] = {
     **dict.fromkeys("ÀÁÂÃ", "A"),
@@ -112,10 +112,9 @@ LOOKALIKES: Final[dict[str, str]] = {
 }
 """Every single-character replacement; no key is GSM-7 and every value is made of GSM-7."""
 
-_GSM_CLASS: Final = "".join(regex.escape(c) for c in sorted(GSM_CHARS))
-_MARKS_AFTER_GSM_RE: Final = regex.compile(f"(?<=[{_GSM_CLASS}])\\p{{M}}+")
+_MARKS_AFTER_GSM_RE: Final = regex.compile(f"(?<=[{GSM_CLASS}])\\p{{M}}+")
 """Combining marks left on a GSM letter once composition found no precomposed form (``q́``)."""
-_FOREIGN_UNIT_RE: Final = regex.compile(f"[^{_GSM_CLASS}]\\p{{M}}*|[{_GSM_CLASS}]\\p{{M}}+")
+_FOREIGN_UNIT_RE: Final = regex.compile(f"[^{GSM_CLASS}]\\p{{M}}*|[{GSM_CLASS}]\\p{{M}}+")
 """What one replacement is reported for: a non-GSM character or a GSM one carrying marks, with
 the combining marks that follow it (so ``e`` + U+0301 is reported as a whole)."""
 
