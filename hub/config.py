@@ -54,6 +54,12 @@ class Settings:
     # Addresses/networks outbound callbacks may reach although private (comma separated).
     callback_allowlist: str = ""
     callback_allow_http: bool = False
+    # Price of one SMS part (any country, any route) seeded on first start when no price list
+    # exists: the default rate of RULES.md § Billing. Empty seeds nothing.
+    default_unit_price: str = "0.05"
+    # Credits given to the administrator account created on first start, so that the first
+    # message of a new installation goes through. "0" gives none.
+    first_start_credits: str = "100"
     extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def namespace(self, name: str) -> Mapping[str, str]:

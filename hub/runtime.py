@@ -20,17 +20,22 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from hub import ledger
 from hub.accounts import create_account, create_api_key
 from hub.config import Settings, ensure_secret_key
 from hub.db import make_engine, make_sessionmaker, transaction, upgrade
-from hub.models import Account
+from hub.models import Account, PriceRow
+from hub.pricing import import_prices
 from hub.roles import ROLES, Role, child_environment, unavailable
+from sms_core.billing import ROUTES
 
 GRACE_SECONDS = 10.0
 """How long each child gets to finish after SIGTERM before SIGKILL."""
@@ -69,7 +74,12 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
 
 
 def first_start(settings: Settings) -> tuple[str, str] | None:
-    """On a database without an administrator, create one; (account id, API key) or None."""
+    """On a database without an administrator, create one; (account id, API key) or None.
+
+    A new installation must send its first SMS without any set-up, so the first start also
+    seeds the default rate (country ``*``, every route) when no price exists and gives the
+    administrator ``first_start_credits``.
+    """
     engine = make_engine(settings.effective_database_url)
     try:
         with transaction(make_sessionmaker(engine)) as session:
@@ -78,9 +88,23 @@ def first_start(settings: Settings) -> tuple[str, str] | None:
             account = create_account(session, "Administrator", is_admin=True,
                                      currency=settings.default_currency)
             _, key = create_api_key(session, account, "created at first start")
+            _seed_default_rate(session, settings)
+            credits = Decimal(settings.first_start_credits or "0")
+            if credits > 0:
+                ledger.purchase(session, account, credits, reference="first start")
             return account.id, key
     finally:
         engine.dispose()
+
+
+def _seed_default_rate(session: Session, settings: Settings) -> None:
+    if not settings.default_unit_price or session.scalar(select(PriceRow.id).limit(1)):
+        return
+    rows = "\n".join(
+        f"*,{route},,{settings.default_unit_price},{settings.default_currency},2000-01-01"
+        for route in ROUTES
+    )
+    import_prices(session, "country,route,operator,unit_price,currency,valid_from\n" + rows)
 
 
 @dataclass
@@ -159,6 +183,10 @@ def announce(settings: Settings, created: tuple[str, str] | None, out: IO[str]) 
         print(f"Administrator account {account_id} created. Its API key, shown only now:",
               file=out)
         print(f"  {key}", file=out)
+        print("Send a first SMS with:", file=out)
+        print(f"  curl -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+              f"-d '{{\"to\": \"+33612345678\", \"text\": \"Hello\"}}' {url}api/v1/messages",
+              file=out)
     else:
         print("The administrator API key was shown at the first start; make another with "
               "`smshub apikey create <account>`.", file=out)

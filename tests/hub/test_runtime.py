@@ -11,16 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import requests
-
-from hub.config import load_settings
-from hub.db import make_engine, make_sessionmaker, transaction
-from hub.models.pricing import PUBLIC, PriceRow
 
 SMSHUB = [sys.executable, "-m", "hub.cli"]
 
@@ -74,17 +68,6 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
 
 
-def _seed_prices(data_dir: Path) -> None:
-    url = load_settings(environ={}, data_dir=data_dir).effective_database_url
-    engine = make_engine(url)
-    with transaction(make_sessionmaker(engine)) as session:
-        for route in ("standard", "premium", "alert"):
-            session.add(PriceRow(price_list=PUBLIC, currency="EUR", country="*", route=route,
-                                 unit_price=Decimal("0.05"),
-                                 valid_from=datetime(2020, 1, 1, tzinfo=UTC)))
-    engine.dispose()
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -117,7 +100,6 @@ def test_run_serves_sends_stops_cleanly_and_restarts_on_the_same_data(data_dir: 
     hub = Hub(data_dir)
     try:
         hub.wait_healthy()
-        _seed_prices(data_dir)
         key = _create_account(data_dir)
         sent = requests.post(f"{hub.url}/api/v1/messages", json={"to": "+33612345678",
                                                                  "text": "Hello from run"},
