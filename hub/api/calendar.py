@@ -197,6 +197,22 @@ def resync(calendar: Calendar) -> None:
             jobs.request_sync(services(), calendar.id)
 
 
+def retract_rule(calendar_id: str, rule_id: str) -> None:
+    """Cancel the pending reminders of a rule being replaced or deleted.
+
+    A replaced rule keeps its id, so its reminders keep their keys: without this the resync
+    would find them done and keep the old instant and text. A reminder whose time has come is
+    left as sent.
+    """
+    found, now = connector(), connector().clock()
+    for reminder in found.store.pending_reminders([calendar_id]):
+        if reminder.rule_id != rule_id:
+            continue
+        cancelled = reminder.send_at > now and found.reminders.cancel(reminder.key)
+        reminder.status = "cancelled" if cancelled else "sent"
+        found.store.save_reminder(reminder)
+
+
 # -- connections ------------------------------------------------------------------------------
 @blueprint.post("/calendar/connections")
 @require_api_key
@@ -293,6 +309,7 @@ def replace_rule(calendar_id: str, rule_id: str) -> ResponseReturnValue:
     if rule_id not in {r.id for r in store().rules(calendar_id)}:
         raise NotFoundError(f"no rule {rule_id} on calendar {calendar_id}")
     rule = rule_from_body(rule_id, calendar_id, validated_body(RULE_REQUEST))
+    retract_rule(calendar_id, rule_id)
     with connector_errors():
         connector().set_rules(calendar_id, [rule])
     resync(calendar)
@@ -302,10 +319,11 @@ def replace_rule(calendar_id: str, rule_id: str) -> ResponseReturnValue:
 @blueprint.delete("/calendar/calendars/<calendar_id>/rules/<rule_id>")
 @require_api_key
 def delete_rule(calendar_id: str, rule_id: str) -> ResponseReturnValue:
-    """Its pending reminders are cancelled by the full sync that follows."""
+    """Its pending reminders are cancelled (and refunded)."""
     calendar = own_calendar(calendar_id)
     if not store().delete_rule(calendar_id, rule_id):
         raise NotFoundError(f"no rule {rule_id} on calendar {calendar_id}")
+    retract_rule(calendar_id, rule_id)
     resync(calendar)
     return "", 204
 
