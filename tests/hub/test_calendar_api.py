@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from rq import SimpleWorker
@@ -25,6 +26,7 @@ from hub import ledger, plans, registry
 from hub.accounts import create_account, create_api_key
 from hub.app import create_app
 from hub.calendars import jobs
+from hub.cli import main
 from hub.config import Settings
 from hub.crypto import SecretBox
 from hub.db import transaction
@@ -363,3 +365,23 @@ def test_openapi_documents_the_calendar_routes(hub: Hub) -> None:
     assert {"/calendar/connections", "/calendar/push/google", "/calendar/push/graph",
             "/calendar/calendars/{calendar_id}/upcoming"} <= set(paths)
     assert paths["/calendar/push/graph"]["post"]["security"] == []
+
+
+def test_cli_lists_connections_and_syncs(
+    hub: Hub, google: FakeGoogleCalendar, ready: str, tmp_path: Path
+) -> None:
+    settings = hub.services.settings
+    env = {"SMSHUB_DATABASE_URL": settings.database_url, "SMSHUB_SECRET_KEY": "test",
+           "SMSHUB_DATA_DIR": str(tmp_path), "SMSHUB_REDIS_URL": "",
+           **{f"SMSHUB_{k.upper()}": v for k, v in settings.extra.items()}}
+    runner = CliRunner()
+    listed = runner.invoke(main, ["calendar", "connections", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    [row] = [json.loads(line) for line in listed.output.splitlines()]
+    assert (row["account"], row["status"]) == (hub.account, "active")
+    assert [c["id"] for c in row["calendars"] if c["selected"]] == [ready]
+    google.put(CAL, "ev1", appointment(3), summary="A 0612345678")
+    synced = runner.invoke(main, ["calendar", "sync", ready], env=env)
+    assert synced.exit_code == 0, synced.output
+    assert f"{ready}\tok\tevents=1 submitted=1 cancelled=0" in synced.output
+    assert len(scheduled(hub)) == 1
