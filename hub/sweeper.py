@@ -27,6 +27,7 @@ from sqlalchemy import Row, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub import queues, states
+from hub.calendars import jobs as calendar_jobs
 from hub.callbacks import delivery
 from hub.db import transaction
 from hub.models import Message, utcnow
@@ -143,6 +144,7 @@ def sweep_forever(services: Services, interval: float = 15.0,
     while not stop.is_set():
         try:
             report = sweep(services)
+            calendar_jobs.enqueue_due(services)  # periodic calendar sync and push renewal
             if report != SweepReport():
                 log.info("sweep: %s", report)
         except Exception:
