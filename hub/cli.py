@@ -21,6 +21,7 @@ from sqlalchemy import or_, select
 
 from hub import accounts as accounts_mod
 from hub.api.shapes import account_to_dict
+from hub.calendars.cli import calendar_group
 from hub.cli_billing import register as register_billing
 from hub.config import Settings, load_settings
 from hub.db import make_engine, make_sessionmaker, transaction, upgrade
@@ -290,6 +291,7 @@ def db_upgrade(data_dir: Path | None) -> None:
 
 
 register_billing(main)
+main.add_command(calendar_group)
 
 
 if __name__ == "__main__":
