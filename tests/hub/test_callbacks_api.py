@@ -21,9 +21,8 @@ from sms_core.dispatch.types import DeliveryReport, SubmitOutcome
 from tests.conftest import DB_PARAMS
 from tests.hub.apiclient import auth, make_app, migrated_url, new_account, seed_prices
 from tests.webhooks.conftest import Receiver, status
+from tests.webhooks.conftest import receiver as receiver  # the loopback receiver fixture
 from webhooks import parse_event, verify
-
-pytest_plugins = ["tests.webhooks.conftest"]
 
 
 @pytest.fixture(scope="module", params=DB_PARAMS)
