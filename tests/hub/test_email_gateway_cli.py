@@ -66,8 +66,9 @@ def test_smshub_smtp_accepts_an_email(database_url: str, tmp_path: Path) -> None
     env = {**os.environ, "SMSHUB_DATA_DIR": str(tmp_path), "SMSHUB_DATABASE_URL": database_url,
            "SMSHUB_SECRET_KEY": SECRET_KEY, "SMSHUB_SMTP_PORT": "1",
            "SMSHUB_EMAIL_DOMAIN": DOMAIN, "SMSHUB_REDIS_URL": ""}
-    process = subprocess.Popen([sys.executable, "-m", "hub.cli", "smtp", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-m", "hub.cli", "smtp", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
     try:
         line = wait_for_line(process, "smshub smtp listening on")
         assert f"127.0.0.1:{port}" in line
