@@ -4,9 +4,10 @@ embedded Redis, and the fakes of Google, Graph and their OAuth servers on loopba
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
@@ -385,3 +386,27 @@ def test_cli_lists_connections_and_syncs(
     assert synced.exit_code == 0, synced.output
     assert f"{ready}\tok\tevents=1 submitted=1 cancelled=0" in synced.output
     assert len(scheduled(hub)) == 1
+
+
+def test_outlook_connect_by_form_post_subscription_and_push(
+    hub: Hub, graph: FakeGraph, server: Served
+) -> None:
+    started = hub.call("POST", "/connections", json={"provider": "microsoft"})
+    consent = requests.get(started.json["authorization_url"], allow_redirects=False,
+                           verify=server.ca_file, timeout=10)
+    form = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', consent.text))
+    assert set(form) == {"code", "state"}  # response_mode=form_post: no code in a URL
+    connection = hub.client.post(f"{API}/oauth/callback", data=form).json
+    [calendar] = connection["calendars"]
+    hub.call("PUT", f"/connections/{connection['id']}/calendars",
+             json={"selected": [calendar["id"]]})
+    hub.call("POST", f"/calendars/{calendar['id']}/rules",
+             json={"offset_minutes": 120, "template": "RDV {{ title }}"})
+    hub.work()
+    assert registry.calendar(hub.services).renew_push() == [calendar["id"]]  # validated
+    start = appointment(2, 10, 0)
+    graph.put("AAMkCal1", "AAMkEv1", start.astimezone(UTC), subject="Mme Roux 0612345678")
+    assert graph.notify("AAMkCal1", "AAMkEv1") == [202]
+    hub.work()
+    assert scheduled(hub) == [("+33612345678", start - timedelta(hours=2),
+                               "RDV Mme Roux 0612345678")]
