@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from hub.config import Settings
 from hub.models import Message
+from hub.queues import DISPATCH_QUEUES
 from hub.receipts import Sent, record_outcomes, record_report
 from hub.replies import record_inbound
 from hub.services import Services, build_services
@@ -46,6 +47,11 @@ FLUSH_EVERY = 100
 
 FLUSH_AFTER = 0.05
 """Seconds an outcome may wait for others before its group is recorded."""
+
+BATCH_DEADLINE = 300.0
+"""Seconds a job waits for its outcomes. A submit still unanswered then is abandoned by this
+job (its message stays ``accepted``; the sweeper sends it again), so a stalled route cannot hold
+a worker forever."""
 
 
 class DispatchRuntime:
@@ -158,7 +164,8 @@ def send_batch(runtime: DispatchRuntime, ids: Sequence[str]) -> int:
     remaining = set(runtime.submit_futures(batch))
     pending: list[tuple[Sent, SubmitOutcome]] = []
     oldest = 0.0
-    while remaining:
+    deadline = time.monotonic() + BATCH_DEADLINE
+    while remaining and time.monotonic() < deadline:
         done, remaining = concurrent.futures.wait(
             remaining, timeout=FLUSH_AFTER, return_when=concurrent.futures.FIRST_COMPLETED)
         if done and not pending:
@@ -168,6 +175,12 @@ def send_batch(runtime: DispatchRuntime, ids: Sequence[str]) -> int:
                         or not remaining):
             record_outcomes(runtime.services, pending)
             pending = []
+    record_outcomes(runtime.services, pending)
+    for future in remaining:
+        future.cancel()
+    if remaining:
+        log.warning("%d submits unanswered after %.0f s; left for the sweeper",
+                    len(remaining), BATCH_DEADLINE)
     return len(batch)
 
 
@@ -198,7 +211,8 @@ def run_dispatcher(settings: Settings, *, driver: Driver | None = None, burst: b
     services = build_services(settings)
     if services.redis is None:
         raise RuntimeError("the dispatcher needs Redis: set SMSHUB_REDIS_URL")
-    worker = SimpleWorker(services.queues(), connection=services.redis, **worker_options)
+    listened = [services.queue(name) for name in DISPATCH_QUEUES]
+    worker = SimpleWorker(listened, connection=services.redis, **worker_options)
     runtime = DispatchRuntime(services, driver or default_driver(settings), name=worker.name,
                               heartbeat_ttl=heartbeat_ttl)
     runtime.start()

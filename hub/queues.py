@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 TRANSACTIONAL = "transactional"
 BULK = "bulk"
+DISPATCH_QUEUES = (TRANSACTIONAL, BULK)
+"""The queues dispatchers listen to, highest priority first; they carry message ids only."""
 
 SEND_JOB = "hub.jobs.send_batch"
 """Job function that hands a batch of ids to the dispatcher engine."""
@@ -100,7 +102,7 @@ def live_message_ids(services: Services, heartbeat_prefix: str) -> set[str]:
     assert services.redis is not None
     redis = services.redis
     job_ids: list[str] = []
-    for queue in services.queues():
+    for queue in [services.queue(name) for name in DISPATCH_QUEUES]:
         job_ids.extend(queue.get_job_ids())
         job_ids.extend(queue.scheduled_job_registry.get_job_ids(cleanup=False))
         started = queue.started_job_registry

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from connectors.base import SmsRequest
 from hub import dispatching, ledger, pipeline
 from hub.models import Account, DeliveryReceipt, Message, MessagePart, OptOut
+from hub.queues import DISPATCH_QUEUES
 from hub.services import Services
 from sms_core.dispatch.sim import SimSettings, SimulatorThread
 from tests.hub.conftest import UNIT_PRICE
@@ -40,7 +41,8 @@ def runtime(services: Services,
 
 def work(services: Services) -> None:
     assert services.redis is not None
-    SimpleWorker(services.queues(), connection=services.redis).work(burst=True)
+    queues = [services.queue(name) for name in DISPATCH_QUEUES]
+    SimpleWorker(queues, connection=services.redis).work(burst=True)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:

@@ -11,12 +11,14 @@ from connectors.base import SmsRequest
 from hub import ledger, pipeline, sweeper
 from hub.db import transaction
 from hub.models import Account, Message, utcnow
+from hub.queues import DISPATCH_QUEUES
 from hub.services import Services
 from tests.hub.conftest import UNIT_PRICE
 
 
 def queued(services: Services) -> list[str]:
-    return [i for q in services.queues() for job in q.jobs for i in job.args[0]]
+    return [i for name in DISPATCH_QUEUES for job in services.queue(name).jobs
+            for i in job.args[0]]
 
 
 def submit(services: Services, account: Account, count: int, **kw: object) -> list[str]:
