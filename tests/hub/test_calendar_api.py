@@ -26,7 +26,7 @@ from sqlalchemy import select
 from hub import ledger, plans, registry
 from hub.accounts import create_account, create_api_key
 from hub.app import create_app
-from hub.calendars import jobs
+from hub.calendars import jobs, worker
 from hub.cli import main
 from hub.config import Settings
 from hub.crypto import SecretBox
@@ -410,3 +410,12 @@ def test_outlook_connect_by_form_post_subscription_and_push(
     hub.work()
     assert scheduled(hub) == [("+33612345678", start - timedelta(hours=2),
                                "RDV Mme Roux 0612345678")]
+
+
+def test_calendar_worker_role_runs_the_queued_sync(
+    hub: Hub, google: FakeGoogleCalendar, ready: str
+) -> None:
+    google.put(CAL, "ev1", appointment(3), summary="A 0612345678")
+    assert hub.call("POST", f"/calendars/{ready}/sync").json["queued"] is True
+    assert worker.main(hub.services.settings, {"burst": True}) == 0
+    assert len(scheduled(hub)) == 1
