@@ -77,13 +77,39 @@ def run_web(settings: Settings, options: Mapping[str, Any]) -> int:
 
 
 def run_dispatcher(settings: Settings, options: Mapping[str, Any]) -> int:
-    """The dispatcher: an RQ SimpleWorker on the hub queues holding the operator binds (the
-    only consumer of those queues; ``worker`` is the same process kind)."""
+    """The dispatcher: an RQ SimpleWorker on the sending queues holding the operator binds (the
+    only consumer of those queues; scale out by starting more)."""
     from hub import dispatching
 
     stop_on_term()
     with contextlib.suppress(KeyboardInterrupt, Stop):
         dispatching.run_dispatcher(settings)
+    return 0
+
+
+def run_worker(settings: Settings, options: Mapping[str, Any]) -> int:
+    """The general worker: an RQ SimpleWorker (with RQ's scheduler) on every hub queue that is
+    not the dispatcher's — customer callbacks today, connector jobs as they are added."""
+    from rq import SimpleWorker
+
+    from hub.callbacks import delivery, jobs
+    from hub.queues import DISPATCH_QUEUES
+    from hub.services import QUEUE_NAMES, build_services
+
+    services = build_services(settings)
+    if services.redis is None:
+        raise RuntimeError("the worker needs Redis: set SMSHUB_REDIS_URL")
+    jobs.use(services)
+    queues = [services.queue(name) for name in QUEUE_NAMES if name not in DISPATCH_QUEUES]
+    worker = SimpleWorker(queues, connection=services.redis)
+    stop_on_term()
+    delivery.kick(services)  # callbacks left pending by a previous run go out now
+    try:
+        with contextlib.suppress(KeyboardInterrupt, Stop):
+            worker.work(with_scheduler=True, burst=bool(options.get("burst")))
+    finally:
+        jobs.use(None)
+        services.close()
     return 0
 
 
@@ -137,9 +163,8 @@ ROLES: dict[str, Role] = {
                       description="promotes due messages, re-enqueues lost work, expires old ones"),
     "dispatcher": Role("dispatcher", run_dispatcher, requires=("hub.dispatching", "hub.jobs"),
                        description="RQ worker holding the operator binds; sends queued batches"),
-    "worker": Role("worker", run_dispatcher, requires=("hub.dispatching", "hub.jobs"),
-                   description="the same as dispatcher (scale out by starting more)",
-                   embedded=False),
+    "worker": Role("worker", run_worker, requires=("hub.callbacks.jobs",),
+                   description="RQ worker for customer callbacks and other background jobs"),
     "smtp": Role("smtp", _delegate("hub.email.server", "main"), requires=("hub.email.server",),
                  description="the email-to-SMS SMTP receiver"),
 }

@@ -1,8 +1,8 @@
 """RQ job functions of the ``callbacks`` queue.
 
-A job finds the process's services through the dispatcher runtime when the worker is the
-dispatcher (the usual case: it listens on every hub queue), and otherwise builds them once from
-the environment, like any other hub process would.
+The ``worker`` role (hub/roles.py) consumes the ``callbacks`` queue and installs its services
+with :func:`use`; a job run elsewhere finds them through the dispatcher runtime, or builds them
+once from the environment like any other hub process would.
 """
 
 from __future__ import annotations
