@@ -162,7 +162,7 @@ def _reserve(session: Session, call: Call, chunk: Chunk, *, first: bool) -> None
         if exc.code != "insufficient_credits":
             raise
         short = exc
-    kept = _affordable(payable, ledger.balance(session, account))
+    kept = _affordable(payable, ledger.spendable(session, account))
     if first and not kept and not chunk.has_replays():
         raise short
     chunk.refuse_unpaid(payable[len(kept):], short)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -102,20 +102,49 @@ def _failed(session: Session, sent: Sent, outcome: SubmitOutcome, now: datetime)
 
 
 def _settle(session: Session, by_account: dict[str, list[Sent]]) -> None:
-    for account_id, sent in by_account.items():
+    for (account_id, dims), sent in _by_dimensions(session, by_account).items():
         amount = sum((s.cost for s in sent), Decimal(0))
         if amount > 0:
             ledger.settle(session, account_id, amount, reference=sent[0].message_id,
-                          count=len(sent))
+                          count=len(sent), **dims._asdict())
 
 
 def refund(session: Session, by_account: dict[str, list[Sent]], reason: str) -> None:
-    """Give back the cost of messages the platform could not send, one ledger call per account."""
-    for account_id, sent in by_account.items():
+    """Give back the cost of messages the platform could not send, one ledger call per account
+    and statement line (country, route, source)."""
+    for (account_id, dims), sent in _by_dimensions(session, by_account).items():
         amount = sum((s.cost for s in sent), Decimal(0))
         if amount > 0:
             ledger.refund(session, account_id, amount, reference=sent[0].message_id,
-                          reason=reason, count=len(sent))
+                          reason=reason, count=len(sent), **dims._asdict())
+
+
+class Line(NamedTuple):
+    """What a statement line is keyed by, besides the account."""
+
+    country: str | None
+    route: str | None
+    source: str | None
+
+
+def _by_dimensions(session: Session, by_account: dict[str, list[Sent]]
+                   ) -> dict[tuple[str, Line], list[Sent]]:
+    """Split each account's messages by statement line, read from their rows in one query, so
+    that a batch to several countries is charged (and refunded) country by country."""
+    ids = [s.message_id for sent in by_account.values() for s in sent]
+    if not ids:
+        return {}
+    lines = {
+        mid: Line(country, route, source)
+        for mid, country, route, source in session.execute(
+            select(Message.id, Message.country, Message.route, Message.source)
+            .where(Message.id.in_(ids)))
+    }
+    grouped: dict[tuple[str, Line], list[Sent]] = defaultdict(list)
+    for account_id, sent in by_account.items():
+        for one in sent:
+            grouped[(account_id, lines.get(one.message_id, Line(None, None, None)))].append(one)
+    return grouped
 
 
 def _apply_early_receipts(session: Session, message_id: str, operator_ids: Iterable[str]) -> None:
