@@ -92,14 +92,18 @@ def run_worker(settings: Settings, options: Mapping[str, Any]) -> int:
     not the dispatcher's — customer callbacks today, connector jobs as they are added."""
     from rq import SimpleWorker
 
-    from hub.callbacks import delivery, jobs
+    from hub import registry
+    from hub.calendars import jobs as calendar_jobs
+    from hub.callbacks import delivery
+    from hub.callbacks import jobs as callback_jobs
     from hub.queues import DISPATCH_QUEUES
     from hub.services import QUEUE_NAMES, build_services
 
     services = build_services(settings)
     if services.redis is None:
         raise RuntimeError("the worker needs Redis: set SMSHUB_REDIS_URL")
-    jobs.use(services)
+    for jobs in (callback_jobs, calendar_jobs):
+        jobs.use(services)
     queues = [services.queue(name) for name in QUEUE_NAMES if name not in DISPATCH_QUEUES]
     worker = SimpleWorker(queues, connection=services.redis)
     stop_on_term()
@@ -108,7 +112,9 @@ def run_worker(settings: Settings, options: Mapping[str, Any]) -> int:
         with contextlib.suppress(KeyboardInterrupt, Stop):
             worker.work(with_scheduler=True, burst=bool(options.get("burst")))
     finally:
-        jobs.use(None)
+        for jobs in (callback_jobs, calendar_jobs):
+            jobs.use(None)
+        registry.forget(services)
         services.close()
     return 0
 
@@ -163,8 +169,8 @@ ROLES: dict[str, Role] = {
                       description="promotes due messages, re-enqueues lost work, expires old ones"),
     "dispatcher": Role("dispatcher", run_dispatcher, requires=("hub.dispatching", "hub.jobs"),
                        description="RQ worker holding the operator binds; sends queued batches"),
-    "worker": Role("worker", run_worker, requires=("hub.callbacks.jobs",),
-                   description="RQ worker for customer callbacks and other background jobs"),
+    "worker": Role("worker", run_worker, requires=("hub.callbacks.jobs", "hub.calendars.jobs"),
+                   description="RQ worker for customer callbacks and calendar syncs"),
     "smtp": Role("smtp", _delegate("hub.email.server", "main"), requires=("hub.email.server",),
                  description="the email-to-SMS SMTP receiver"),
 }
