@@ -46,15 +46,26 @@ class Composer:
     policy: TextPolicy
     _analyses: dict[tuple[str, str, bool], Analysis] = field(default_factory=dict)
     _stops: dict[str, str] = field(default_factory=dict)
+    _renders: dict[tuple[str, int], tuple[Mapping[str, Any], str]] = field(default_factory=dict)
 
     def text_of(self, text: str | None, template: str | None,
                 variables: Mapping[str, Any]) -> str:
-        """The text asked for: ``text`` as is, or ``template`` rendered with ``variables``."""
+        """The text asked for: ``text`` as is, or ``template`` rendered with ``variables``.
+
+        A campaign's requests share one ``variables`` object: it is rendered once. The cache
+        keeps that object, so its id cannot be reused by another while it is cached.
+        """
         if text is not None:
             return text
         if template is None:
             raise TemplateError("a message needs a text or a template", code="text_missing")
-        return templates.render(template, dict(variables))
+        key = (template, id(variables))
+        found = self._renders.get(key)
+        if found is not None and found[0] is variables:
+            return found[1]
+        text = templates.render(template, dict(variables))
+        self._renders[key] = (variables, text)
+        return text
 
     def compose(self, text: str, category: str, transliterate: bool | None) -> Analysis:
         """The analysis of what will really be sent (STOP mention included for marketing).

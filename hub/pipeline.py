@@ -32,7 +32,7 @@ Decisions this module makes (documented here because callers rely on them):
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -49,6 +49,7 @@ from hub.models import Account, Message, utcnow
 from hub.recipients import domestic_countries
 from hub.services import Services
 from hub.submission import Call, Chunk, Draft, RaceLost
+from sms_core import compliance
 from sms_core.errors import BillingError, HubError
 
 log = logging.getLogger(__name__)
@@ -73,12 +74,62 @@ def submit(
     results: list[SubmitResult] = []
     for start in range(0, len(requests), CHUNK_SIZE):
         chunk = requests[start:start + CHUNK_SIZE]
-        results.extend(_submit_chunk(services, call, chunk, first=start == 0))
+        done = _submit_chunk(services, call, chunk, first=start == 0)
+        assert done is not None
+        results.extend(done.results())
     return results
 
 
+def start_campaign(services: Services, account: Account | str, campaign_id: str) -> Call:
+    """The state of a campaign run, for :func:`submit_campaign_chunk`.
+
+    The run streams: it keeps no result per recipient and asks the database which numbers the
+    campaign already has, so its memory does not grow with the campaign.
+    """
+    return _start(services, account, 2, campaign_id, streaming=True)
+
+
+def submit_campaign_chunk(services: Services, call: Call, requests: Sequence[SmsRequest],
+                          during: Callable[[Session], bool]) -> dict[str, int] | None:
+    """Submit one chunk of a campaign in one transaction; status → number of stored messages.
+
+    ``during(session)`` runs first inside that transaction (to check and advance the campaign's
+    progress, so that messages and progress commit together); when it answers False the chunk
+    was already done by another run: nothing is written and None is returned. A chunk the
+    balance cannot cover is stored ``refused`` ``insufficient_credits`` instead of raising.
+    """
+    chunk = _submit_chunk(services, call, requests, first=False, during=during)
+    return None if chunk is None else chunk.counts()
+
+
+def check_campaign(services: Services, account: Account | str, sample: SmsRequest) -> None:
+    """The checks a campaign passes once for all its recipients, before anything is stored.
+
+    Its text (or rendered template) must be sendable, its sender valid in the account's home
+    country, and the credit must pay at least one message there. Raises the ``HubError`` the
+    pipeline would give every recipient (``too_long``, ``sender_invalid``,
+    ``insufficient_credits``...).
+    """
+    call = _start(services, account, 2, None)
+    text = call.composer.text_of(sample.text, sample.template, sample.variables)
+    analysis = call.composer.compose(text, sample.category, sample.transliterate)
+    chosen = sample.sender or call.default_sender
+    if chosen:
+        compliance.validate_sender_id(chosen, call.region)
+    try:
+        needed = call.price_book.unit_price(call.region, call.composer.policy.route)
+    except HubError:
+        return  # no home price: recipients elsewhere may still be priced
+    with services.sessions() as session:
+        available = ledger.spendable(session, call.account_id)
+    if available < needed * analysis.segments:
+        raise BillingError(f"insufficient credits: {available} {call.currency} available",
+                           code="insufficient_credits", available=str(available),
+                           currency=call.currency)
+
+
 def _start(services: Services, account: Account | str, size: int,
-           campaign_id: str | None) -> Call:
+           campaign_id: str | None, *, streaming: bool = False) -> Call:
     account_id = account if isinstance(account, str) else account.id
     with services.sessions() as session:
         row = session.get(Account, account_id)
@@ -96,14 +147,17 @@ def _start(services: Services, account: Account | str, size: int,
         campaign_id=campaign_id,
         keep_refused=campaign_id is not None or size > 1,
         has_redis=services.redis is not None,
+        streaming=streaming,
     )
 
 
 def _submit_chunk(services: Services, call: Call, requests: Sequence[SmsRequest], *,
-                  first: bool) -> list[SubmitResult]:
+                  first: bool, during: Callable[[Session], bool] | None = None) -> Chunk | None:
     for attempt in range(RACE_RETRIES):
         try:
             with transaction(services.sessions) as session:
+                if during is not None and not during(session):
+                    return None
                 chunk = _plan(session, call, requests)
                 _reserve(session, call, chunk, first=first)
                 _insert(session, chunk)
@@ -114,7 +168,7 @@ def _submit_chunk(services: Services, call: Call, requests: Sequence[SmsRequest]
             continue
         call.commit(chunk)
         queues.enqueue_new(services, chunk.ready_by_queue(), chunk.scheduled_by_queue())
-        return chunk.results()
+        return chunk
     raise AssertionError("unreachable")
 
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.base import SubmitResult
 from hub.models import Message, OptOut
 from sms_core import compliance
 from sms_core.errors import HubError
@@ -47,6 +48,19 @@ def opted_out(session: Session, account_id: str, numbers: Collection[str]) -> se
         OptOut.account_id == account_id, OptOut.number.in_(list(numbers))
     )
     return set(session.scalars(query))
+
+
+def campaign_numbers(session: Session, account_id: str, campaign_id: str,
+                     numbers: Collection[str]) -> dict[str, SubmitResult]:
+    """The numbers among ``numbers`` that earlier chunks of the campaign already stored, with
+    their message: a campaign run keeps one message per recipient without holding them all."""
+    if not numbers:
+        return {}
+    query = select(Message.to, Message.id, Message.status).where(
+        Message.account_id == account_id, Message.to.in_(list(numbers)),
+        Message.campaign_id == campaign_id)
+    return {to: SubmitResult(status=status, to=to, message_id=mid, duplicate=True)
+            for to, mid, status in session.execute(query)}
 
 
 @dataclass

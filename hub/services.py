@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.config import Settings
 from hub.db import make_engine, make_sessionmaker
 
-QUEUE_NAMES = ("transactional", "bulk", "callbacks", "calendar")
+QUEUE_NAMES = ("transactional", "bulk", "callbacks", "calendar", "campaigns")
 """RQ queues, highest priority first: alerts jump ahead of campaigns in every worker."""
 
 

@@ -29,6 +29,7 @@ from hub.refusals import (
     OPTED_OUT,
     FloodGuard,
     Refusal,
+    campaign_numbers,
     opted_out,
 )
 from sms_core import compliance
@@ -54,6 +55,10 @@ class Call:
     campaign_id: str | None
     keep_refused: bool
     has_redis: bool
+    streaming: bool = False
+    """A campaign run: the database, not this object, remembers earlier chunks (memory stays
+    flat), duplicates are merged per number even though every request has a key, and no
+    per-recipient result is built."""
     by_number: dict[str, SubmitResult] = field(default_factory=dict)
     by_key: dict[str, SubmitResult] = field(default_factory=dict)
     _senders: dict[tuple[str, str], str | Refusal] = field(default_factory=dict)
@@ -63,7 +68,7 @@ class Call:
     @classmethod
     def create(cls, *, account: Account, price_book: PriceBook, region: str,
                countries: frozenset[str], default_max_parts: int, campaign_id: str | None,
-               keep_refused: bool, has_redis: bool) -> Call:
+               keep_refused: bool, has_redis: bool, streaming: bool = False) -> Call:
         settings: Mapping[str, Any] = account.settings or {}
         return cls(
             account_id=account.id,
@@ -76,6 +81,7 @@ class Call:
             campaign_id=campaign_id,
             keep_refused=keep_refused,
             has_redis=has_redis,
+            streaming=streaming,
         )
 
     def sender_for(self, sender: str | None, country: str) -> str | None:
@@ -113,6 +119,8 @@ class Call:
 
     def commit(self, chunk: Chunk) -> None:
         """Remember what a committed chunk accepted, for the duplicates of later chunks."""
+        if self.streaming:
+            return
         self.by_number.update(chunk.by_number)
         self.by_key.update(chunk.by_key)
 
@@ -209,6 +217,9 @@ class Chunk:
         """The checks that need the database, for all drafts at once; then merge duplicates."""
         live = [d for d in drafts if d.payable]
         numbers = {d.to for d in live}
+        if self.call.streaming and self.call.campaign_id:
+            self.by_number.update(campaign_numbers(session, self.call.account_id,
+                                                   self.call.campaign_id, numbers))
         stopped = opted_out(session, self.call.account_id, numbers)
         flood = FloodGuard(self.now)
         seen_keys = flood.load(session, self.call.account_id, numbers)
@@ -222,7 +233,7 @@ class Chunk:
         if key and key in self.by_key:
             draft.duplicate_of = self.by_key[key]
             return
-        if key is None:
+        if key is None or self.call.streaming:
             first = self.call.by_number.get(number) or self.by_number.get(number)
             if first is not None:
                 draft.duplicate_of = first
@@ -261,6 +272,18 @@ class Chunk:
             key = draft.request.idempotency_key
             if key and key in self.by_key:
                 del self.by_key[key]
+
+    def counts(self) -> dict[str, int]:
+        """Status → number of the messages this chunk stored (a campaign's progress)."""
+        found: dict[str, int] = defaultdict(int)
+        for draft in self.drafts:
+            if draft.duplicate_of is not None:
+                continue
+            if draft.refusal is not None:
+                found["refused"] += 1
+            else:
+                found[self._status(draft)] += 1
+        return dict(found)
 
     def results(self) -> list[SubmitResult]:
         return [self._result(d) for d in self.drafts]

@@ -1,9 +1,13 @@
 """Campaigns: one send to up to 100,000 recipients, followed through its status counts.
 
-``POST /campaigns`` stores the campaign, hands every recipient to the pipeline (which commits
-chunk by chunk and queues the messages) and answers 202 with the campaign's ``id`` and its
-counts: the messages then travel on their own. Refused recipients are stored as ``refused``
-messages so that the counts add up to the number of distinct recipients.
+``POST /campaigns`` makes the checks that hold for every recipient alike (the body, the text or
+template, the sender, some credit), stores the campaign with its recipient list and answers
+202 with the campaign's ``id`` at once; a job on the ``campaigns`` queue then submits the
+recipients chunk by chunk (see :mod:`hub.campaigns`). Without Redis the campaign is submitted
+before the answer. ``GET /campaigns/<id>`` shows the run's ``status`` (``accepted``, then
+``running``, ``done`` or ``failed``), its ``progress`` and ``counts`` per message status.
+Refused recipients are stored as ``refused`` messages so that, once done, the counts add up to
+the number of distinct recipients.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from typing import Any
 
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub import pipeline
+from hub import campaigns, pipeline
 from hub.accounts import NotFoundError
 from hub.api import idempotency
 from hub.api.auth import current_account, require_api_key
@@ -26,7 +30,6 @@ from hub.api.shapes import iso
 from hub.api.validation import validated_body
 from hub.ids import new_id
 from hub.models import Campaign, Message
-from sms_core.errors import HubError
 
 blueprint = Blueprint("campaigns", __name__)
 
@@ -47,6 +50,11 @@ CAMPAIGN_SCHEMA: dict[str, Any] = {
         "created_at": {"type": ["string", "null"], "format": "date-time"},
         "counts": {"type": "object", "additionalProperties": {"type": "integer"},
                    "description": "Message status → number of messages"},
+        "progress": {
+            "type": "object", "required": ["processed", "total"],
+            "properties": {"processed": {"type": "integer"}, "total": {"type": "integer"}},
+            "description": "Recipients submitted to the pipeline so far",
+        },
     },
 }
 
@@ -56,22 +64,20 @@ def campaign_to_dict(session: Session, campaign: Campaign) -> dict[str, Any]:
              .group_by(Message.status))
     counts = {status: int(n) for status, n in session.execute(query)}
     return {"id": campaign.id, "name": campaign.name, "status": campaign.status,
-            "total": campaign.total, "created_at": iso(campaign.created_at), "counts": counts}
+            "total": campaign.total, "created_at": iso(campaign.created_at), "counts": counts,
+            "progress": campaigns.progress(session, campaign.id, campaign.total)}
 
 
-def _create(account_id: str, name: str, total: int) -> str:
+def _create(account_id: str, data: dict[str, Any]) -> str:
+    """Store the campaign and its recipients (one transaction, a few dozen rows)."""
+    recipients = data["to"]
     with unit_of_work() as session:
-        campaign = Campaign(id=new_id("cmp"), account_id=account_id, name=name, total=total,
-                            status="accepted")
+        campaign = Campaign(id=new_id("cmp"), account_id=account_id, name=data.get("name", ""),
+                            total=len(recipients), status="accepted")
         session.add(campaign)
+        session.flush()
+        campaigns.store(session, campaign.id, data, recipients)
     return campaign.id
-
-
-def _discard(campaign_id: str) -> None:
-    """Remove a campaign whose submit was refused as a whole (it has no messages)."""
-    with unit_of_work() as session:
-        session.execute(delete(Message).where(Message.campaign_id == campaign_id))
-        session.execute(delete(Campaign).where(Campaign.id == campaign_id))
 
 
 @blueprint.post("/campaigns")
@@ -80,16 +86,15 @@ def create_campaign() -> ResponseReturnValue:
     data = validated_body(CAMPAIGN_REQUEST, bulk="to")
     account = current_account()
     key = idempotency.request_key()
-    content = {k: v for k, v in data.items() if k != "name"}
-    sms = requests_for(account.id, content, list(data["to"]), idempotency_key=key, single=False)
+    content = {k: v for k, v in data.items() if k not in ("name", "to")}
+    [sample] = requests_for(account.id, content, [data["to"][0]], idempotency_key=None,
+                            single=True)
+    pipeline.check_campaign(services(), account.id, sample)
 
     def run() -> idempotency.Answer:
-        campaign_id = _create(account.id, data.get("name", ""), len(sms))
-        try:
-            pipeline.submit(services(), account.id, sms, campaign_id=campaign_id)
-        except HubError:
-            _discard(campaign_id)
-            raise
+        campaign_id = _create(account.id, data)
+        if not campaigns.enqueue(services(), campaign_id):
+            campaigns.run(services(), campaign_id)
         with unit_of_work() as session:
             campaign = session.get(Campaign, campaign_id)
             assert campaign is not None
@@ -115,7 +120,8 @@ PART = ApiPart(
     paths={
         "/campaigns": {"post": operation(
             "Send one text to up to 100,000 recipients",
-            {"202": reply("The campaign, its messages queued", ref("Campaign")),
+            {"202": reply("The campaign, stored; its recipients are submitted in the "
+                          "background (see progress and counts)", ref("Campaign")),
              **problems(400, 402, 413, 415, 422)},
             request=ref("CampaignRequest"),
             parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,

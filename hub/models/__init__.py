@@ -18,6 +18,7 @@ from hub.models.callbacks import (
     CallbackEvent,
     CallbackQueueItem,
 )
+from hub.models.campaign import CampaignChunk, CampaignRun
 from hub.models.dispatch import DeliveryReceipt, InboundMessage, MessagePart
 from hub.models.email import EmailConfig, EmailNotice
 from hub.models.ledger import Balance, LedgerEntry, Pack
@@ -37,3 +38,4 @@ __all__ += ["CallbackAttempt", "CallbackDeadLetter", "CallbackEndpoint", "Callba
             "CallbackQueueItem"]
 __all__ += ["CalendarAuthorization", "CalendarConnection", "CalendarReminder", "CalendarRow",
             "CalendarRule", "CalendarSkip"]
+__all__ += ["CampaignChunk", "CampaignRun"]
