@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from connectors.base import SmsRequest
+from hub.api.context import services
 from hub.api.problems import InvalidRequest
+from hub.callbacks.endpoints import checked_url
 from sms_core import templates
 
 RECIPIENT: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64,
@@ -93,6 +95,15 @@ def _content(data: Mapping[str, Any]) -> None:
         templates.render(data["template"], dict(data.get("variables", {})))
 
 
+def _callback_url(data: Mapping[str, Any]) -> str | None:
+    """The send's own callback URL, through the SSRF guard at acceptance (422
+    ``callback_url_refused``) rather than only at each delivery attempt."""
+    url: str | None = data.get("callback_url")
+    if url is not None:
+        checked_url(services().settings, url, field="/callback_url")
+    return url
+
+
 def requests_for(
     account_id: str, data: Mapping[str, Any], recipients: list[str], *,
     idempotency_key: str | None, single: bool,
@@ -108,7 +119,7 @@ def requests_for(
         "category": data.get("category", "alert"),
         "sender": data.get("sender"),
         "send_at": when,
-        "callback_url": data.get("callback_url"),
+        "callback_url": _callback_url(data),
         "transliterate": data.get("transliterate"),
         "source": "api",
     }
