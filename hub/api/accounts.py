@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from hub import accounts
 from hub.accounts import NotFoundError
 from hub.api.auth import current_account, require_api_key
-from hub.api.context import unit_of_work
+from hub.api.context import services, unit_of_work
 from hub.api.openapi import ApiPart, operation, path_param, problems, ref, reply
 from hub.api.shapes import ACCOUNT_SCHEMA, KEY_SCHEMA, SETTINGS_SCHEMA, account_to_dict, key_to_dict
 from hub.api.validation import validated_body
+from hub.callbacks import endpoints
 from hub.models import Account
 
 blueprint = Blueprint("accounts", __name__)
@@ -63,7 +64,18 @@ def patch_settings(account_id: str) -> ResponseReturnValue:
     patch = validated_body(SETTINGS_SCHEMA)
     with unit_of_work() as session:
         account = accounts.update_settings(session, target(session, account_id), patch)
+        if "callback_url" in patch:
+            sync_callback_url(session, account)
         return dict(account.settings)
+
+
+def sync_callback_url(session: Session, account: Account) -> None:
+    """The ``callback_url`` setting goes through the callbacks endpoint (SSRF guard, the URL
+    delivery uses): one source of truth for both APIs. A refused URL rolls the change back."""
+    url = (account.settings or {}).get("callback_url")
+    if url is None and endpoints.find(session, account.id) is None:
+        return
+    endpoints.set_url(session, services().settings, account, url, field="callback_url")
 
 
 @blueprint.get("/accounts/<account_id>/subaccounts")
@@ -85,6 +97,8 @@ def create_subaccount(account_id: str) -> ResponseReturnValue:
             session, data["name"], parent_id=parent.id,
             settings={k: v for k, v in data.get("settings", {}).items() if v is not None},
         )
+        if child.settings.get("callback_url"):
+            sync_callback_url(session, child)
         key, plain = accounts.create_api_key(session, child, "created with the account")
         body = {"account": account_to_dict(child), "api_key": key_to_dict(key, plain)}
     return body, 201, {"Location": f"/api/v1/accounts/{child.id}"}

@@ -21,13 +21,14 @@ from hub.crypto import SecretBox
 from hub.ids import new_id
 from hub.models import Account, CallbackEndpoint, utcnow
 from sms_core.errors import HubError
-from webhooks import UnsafeUrlError, check_url, generate_secret
+from webhooks import UnresolvableHostError, UnsafeUrlError, check_url, generate_secret
 
 DEFAULT_ROTATION_GRACE = timedelta(hours=24)
 
 
 class CallbackUrlRefused(HubError):
-    """A callback URL the SSRF guard refuses (private address, wrong scheme, no such host)."""
+    """A callback URL the SSRF guard refuses (private, loopback or metadata address, wrong
+    scheme, malformed URL)."""
 
     code = "callback_url_refused"
     status = 422
@@ -52,12 +53,20 @@ def rotation_grace(settings: Settings) -> timedelta:
     return timedelta(seconds=int(raw)) if raw else DEFAULT_ROTATION_GRACE
 
 
-def checked_url(settings: Settings, url: str) -> str:
-    """``url`` if the SSRF guard lets it through with this deployment's settings."""
+def checked_url(settings: Settings, url: str, *, field: str = "url") -> str:
+    """``url`` if the SSRF guard lets it through with this deployment's settings.
+
+    Every place that accepts a callback URL calls this (the callbacks API, the account
+    settings, a send's own ``callback_url``). A name that does not resolve *now* is accepted:
+    it cannot reach anything yet, DNS may be briefly down or the record not yet published, and
+    the guard resolves, checks and pins the address again before every delivery.
+    """
     try:
         check_url(url, allow_http=settings.callback_allow_http, allowlist=allowlist(settings))
-    except UnsafeUrlError as exc:  # UnresolvableHostError is one too
-        raise CallbackUrlRefused(f"callback URL refused: {exc.message}", field="url") from None
+    except UnresolvableHostError:
+        return url
+    except UnsafeUrlError as exc:
+        raise CallbackUrlRefused(f"callback URL refused: {exc.message}", field=field) from None
     return url
 
 
@@ -86,11 +95,14 @@ def ensure(session: Session, box: SecretBox,
 
 
 def set_url(session: Session, settings: Settings, account: Account,
-            url: str | None) -> tuple[CallbackEndpoint, str | None]:
+            url: str | None, *, field: str = "url") -> tuple[CallbackEndpoint, str | None]:
     """Set (or clear with None) the account's callback URL, checked first; mirrored in the
-    account's ``callback_url`` setting so that account views show it."""
+    account's ``callback_url`` setting so that account views show it.
+
+    The endpoint's URL is the one delivery uses: the callbacks API and the account settings
+    both come here, so the two can never disagree."""
     if url is not None:
-        checked_url(settings, url)
+        checked_url(settings, url, field=field)
     endpoint, secret = ensure(session, SecretBox(settings.secret_key), account.id)
     endpoint.url = url
     row = session.get(Account, account.id)
