@@ -85,6 +85,8 @@ class SimSettings:
     """Keep a decoded copy of every submit_sm that crossed the gate (``wire_submits``)."""
     receipt_tlvs: bool = True
     """Also carry receipted_message_id (hex, like the submit_sm_resp) and message_state."""
+    redeliver_after: float = 0.5
+    """Seconds before receipts an ESME refused (queue full) are offered again."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,9 @@ class SmscSimulator:
         self.accepted: list[ReceivedSubmit] = []
         self.wire_submits: list[smpp34.SubmitSm] = []
         self.receipts_sent = 0
+        self.receipts_refused = 0
+        """Receipts the ESME answered with an error; they are kept and sent again."""
+        self._retrying = False
         self.throttled = 0
         self.unanswered = 0
         self.disconnects = 0
@@ -328,20 +333,39 @@ class SmscSimulator:
         }
 
     async def _deliver(self, session_id: str, receipt: dict[str, Any]) -> None:
-        """Send a receipt to the submitting session, or keep it for the next bind (store and
-        forward, as SMSCs do when the ESME is away)."""
+        """Send a receipt to the submitting session, or keep it for later (store and forward, as
+        SMSCs do when the ESME is away or answers "queue full")."""
         esme = self._receiver(session_id)
         if esme is None:
             self._pending_receipts.append((session_id, receipt))
             return
         try:
-            await esme.deliver_sm(**receipt)
-            self.receipts_sent += 1
+            resp = await esme.deliver_sm(**receipt)
         except smpp34.SmppError:
             self._pending_receipts.append((session_id, receipt))
+            return
+        if resp.is_success:
+            self.receipts_sent += 1
+            return
+        self.receipts_refused += 1
+        self._pending_receipts.append((session_id, receipt))
+        self._spawn(self._retry_pending())
+
+    async def _retry_pending(self) -> None:
+        """The ESME refused a receipt (ESME_RMSGQFUL): try the stored ones again shortly."""
+        if self._retrying:
+            return
+        self._retrying = True
+        try:
+            await asyncio.sleep(self.settings.redeliver_after)
+        finally:
+            self._retrying = False
+        await self._flush_pending()
 
     async def _flush_pending(self) -> None:
         for _ in range(len(self._pending_receipts)):
+            if not self._pending_receipts:
+                return  # another flush took them
             session_id, receipt = self._pending_receipts.popleft()
             await self._deliver(session_id, receipt)
 

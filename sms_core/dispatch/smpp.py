@@ -6,6 +6,14 @@ included). Submits run concurrently up to ``window`` outstanding submit_sm, pace
 route's token bucket. smpp34 runs the SMPP timers itself (enquire_link every 30 s, response
 timer); the driver adds its own, shorter, ``submit_timeout`` so that a stuck SMSC costs seconds.
 
+Inbound deliver_sm (receipts, MO) are read off the bind by a pump that never waits for the owner:
+smpp34 buffers unread deliver_sm in a bounded channel (``inbound_capacity``), NAKs the next
+one with ESME_RMSGQFUL once it is full and tears the session down on the one after, dropping
+even its own "disconnected" event. A reader that awaited a database write per receipt therefore
+killed the bind after ~1,000 receipts and never noticed. The pump moves events into the
+driver's own queue at once; a separate handler task hands them to the owner. The supervisor
+also watches ``client.is_alive()``, so a session the library dropped silently is re-bound.
+
 What each submit_sm_resp means is decided in :mod:`sms_core.dispatch.status`:
 throttling slows the bucket down and retries, transient errors retry a few times, permanent
 errors end the message with the operator's code. A submit whose response never came (timeout,
@@ -72,6 +80,10 @@ class SmppSettings:
     submit_id_format: IdFormat = "auto"
     receipt_id_format: IdFormat = "auto"
     receipt_tz: tzinfo = UTC
+    inbound_capacity: int = 16_384
+    """deliver_sm smpp34 may buffer before the pump reads them (see the module docstring)."""
+    liveness_interval: float = 0.5
+    """Seconds between checks that the library still has the session."""
 
 
 @dataclass
@@ -89,6 +101,8 @@ class DriverStats:
     bind_failures: int = 0
     reports: int = 0
     inbound: int = 0
+    inbound_queued: int = 0
+    """deliver_sm read off the bind and not yet handed to the owner."""
     last_error: str | None = None
 
 
@@ -149,6 +163,10 @@ class SmppDriver:
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
         self._mo = MoAssembler()
+        self._in_flight = 0
+        self._events: asyncio.Queue[smpp34.DeliverSmEvent] = asyncio.Queue()
+        self._handler: asyncio.Task[None] | None = None
+        self._pumps: set[asyncio.Task[None]] = set()
 
     @property
     def healthy(self) -> bool:
@@ -159,14 +177,22 @@ class SmppDriver:
         """The rate the bucket currently allows (lower than nominal after throttling)."""
         return self._bucket.rate
 
+    @property
+    def window_in_use(self) -> int:
+        """submit_sm sent and not yet answered."""
+        return self._in_flight
+
     def health(self) -> dict[str, Any]:
         """A JSON-ready summary for the route health API."""
+        self.stats.inbound_queued = self._events.qsize()
         return {
             "route": self.name,
             "kind": "smpp",
             "healthy": self.healthy,
             "rate": self._bucket.rate,
             "nominal_rate": self._bucket.nominal,
+            "window": self.settings.window,
+            "window_in_use": self.window_in_use,
             **vars(self.stats),
         }
 
@@ -175,6 +201,7 @@ class SmppDriver:
         if self._supervisor is not None:
             return
         self._stopping = False
+        self._handler = asyncio.create_task(self._handle_events(), name=f"smpp-{self.name}-in")
         self._supervisor = asyncio.create_task(self._supervise(), name=f"smpp-{self.name}")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._attempted.wait(), self.settings.connect_timeout + 1)
@@ -191,6 +218,15 @@ class SmppDriver:
         if session is not None:
             await _close(session, unbind=True)
             await asyncio.sleep(LIBRARY_SETTLE)
+        for pump in list(self._pumps):
+            pump.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        if self._handler is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._events.join(), self.settings.submit_timeout)
+            self._handler.cancel()
+            await asyncio.gather(self._handler, return_exceptions=True)
+            self._handler = None
 
     async def submit(self, sms: OutboundSms) -> SubmitOutcome:
         """Send every part of ``sms`` in order; one submit_sm per part, UDH untouched."""
@@ -288,6 +324,7 @@ class SmppDriver:
             if session.lost.is_set():
                 return "unsent"
             self.stats.submitted += 1
+            self._in_flight += 1
             try:
                 return await asyncio.wait_for(
                     session.smsc.submit_sm(**_submit_fields(sms, part)),
@@ -301,6 +338,8 @@ class SmppDriver:
                 self.stats.last_error = f"submit_sm failed: {exc}"
                 if not await session.client.is_alive():
                     self._mark_lost(session)
+            finally:
+                self._in_flight -= 1
             return "unknown"
 
     def _mark_lost(self, session: _Session) -> None:
@@ -359,6 +398,7 @@ class SmppDriver:
             bind_type=s.bind_type,
             system_type=s.system_type,
             window_size=s.window,
+            inbound_capacity=s.inbound_capacity,
             connect_timeout_ms=int(s.connect_timeout * 1000),
         )
         try:
@@ -373,14 +413,45 @@ class SmppDriver:
         return _Session(client, smsc)
 
     async def _read(self, session: _Session) -> None:
+        """Pump deliver_sm into the driver's queue until the session ends or is found dead.
+
+        The pump of a dead session is left running, never cancelled: cancelling an awaited
+        ``next()`` can drop a receipt the library already acknowledged, and a session the
+        library dropped may still hold some. It ends on the library's "disconnected" event, or
+        at ``stop()``.
+        """
+        pump = asyncio.create_task(self._pump(session), name=f"smpp-{self.name}-pump")
+        self._pumps.add(pump)
+        pump.add_done_callback(self._pumps.discard)
+        while not pump.done():
+            await asyncio.wait({pump}, timeout=self.settings.liveness_interval)
+            if pump.done() or session.lost.is_set():
+                return
+            if not await session.client.is_alive():
+                self.stats.last_error = "bind dropped by the SMPP library"
+                return
+
+    async def _pump(self, session: _Session) -> None:
+        """Only read: the library NAKs and then drops the bind when its buffer is full."""
         while True:
-            event = await session.smsc.next()
+            try:
+                event = await session.smsc.next()
+            except smpp34.SmppError:
+                return
             if not isinstance(event, smpp34.DeliverSmEvent):
                 return
+            self._events.put_nowait(event)
+
+    async def _handle_events(self) -> None:
+        """Hand queued deliver_sm to the owner, one at a time, in arrival order."""
+        while True:
+            event = await self._events.get()
             try:
                 await self._on_deliver(event)
             except Exception:
                 log.exception("route %s: deliver_sm handling failed", self.name)
+            finally:
+                self._events.task_done()
 
     async def _on_deliver(self, event: smpp34.DeliverSmEvent) -> None:
         tlvs = {tlv.tag: tlv.value for tlv in event.tlvs}

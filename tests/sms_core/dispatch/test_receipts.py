@@ -165,9 +165,10 @@ def test_receipt_without_any_id_is_none() -> None:
 
 
 def test_tlv_tags_match_the_library() -> None:
-    assert receipts.TLV_RECEIPTED_MESSAGE_ID == smpp34.TLV_RECEIPTED_MESSAGE_ID
-    assert receipts.TLV_MESSAGE_STATE == smpp34.TLV_MESSAGE_STATE
-    assert receipts.TLV_NETWORK_ERROR_CODE == smpp34.TLV_NETWORK_ERROR_CODE
+    library = smpp34._smpp34  # the typed home of the constants smpp34 re-exports
+    assert receipts.TLV_RECEIPTED_MESSAGE_ID == library.TLV_RECEIPTED_MESSAGE_ID
+    assert receipts.TLV_MESSAGE_STATE == library.TLV_MESSAGE_STATE
+    assert receipts.TLV_NETWORK_ERROR_CODE == library.TLV_NETWORK_ERROR_CODE
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,9 @@ ALERT = Route("alert", None, "alert")
 ORANGE = Route("orange", None, "premium", operators=frozenset({"Orange"}))
 
 
-def message(category: str = "alert", country: str | None = "FR", operator: str | None = None):
+def message(
+    category: str = "alert", country: str | None = "FR", operator: str | None = None
+) -> OutboundSms:
     return OutboundSms("m1", "+33612345678", "SHOP", [b"hi"], category=category,
                        country=country, operator=operator)  # fmt: skip
 
