@@ -39,7 +39,9 @@ EVENT_TYPES = frozenset(
         "message.failed",
         "reply.received",
         "optout.added",
+        "optout.removed",
         "balance.low",
+        "connector.needs_reauth",
     }
 )
 MAX_PAYLOAD_BYTES = 64 * 1024

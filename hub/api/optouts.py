@@ -15,6 +15,7 @@ from hub.api.openapi import ApiPart, operation, path_param, problems, query_para
 from hub.api.problems import InvalidRequest
 from hub.api.shapes import iso
 from hub.api.validation import validated_body
+from hub.callbacks import outbox
 from hub.models import OptOut
 from sms_core import phone
 from sms_core.errors import InvalidNumberError
@@ -73,7 +74,8 @@ def list_optouts() -> ResponseReturnValue:
 @blueprint.post("/optouts")
 @require_api_key
 def add_optout() -> ResponseReturnValue:
-    """201 when added, 200 when the number was already on the list."""
+    """201 when added (and ``optout.added`` sent to the account's callback URL), 200 when the
+    number was already on the list."""
     number = _number(validated_body(OPTOUT_REQUEST)["number"])
     account_id = current_account().id
     with unit_of_work() as session:
@@ -84,19 +86,22 @@ def add_optout() -> ResponseReturnValue:
         row = OptOut(account_id=account_id, number=number, source="api")
         session.add(row)
         session.flush()
+        outbox.optout_changed(session, account_id, number, added=True, source="api")
         return optout_to_dict(row), 201
 
 
 @blueprint.delete("/optouts/<number>")
 @require_api_key
 def remove_optout(number: str) -> ResponseReturnValue:
-    """Take a number off the list (the holder opted back in)."""
+    """Take a number off the list (the holder opted back in); ``optout.removed`` follows."""
     e164 = _number(number)
+    account_id = current_account().id
     with unit_of_work() as session:
         gone = session.execute(delete(OptOut).where(
-            OptOut.account_id == current_account().id, OptOut.number == e164))
+            OptOut.account_id == account_id, OptOut.number == e164))
         if not getattr(gone, "rowcount", 0):
             raise NotFoundError(f"{e164} is not on the opt-out list")
+        outbox.optout_changed(session, account_id, e164, added=False, source="api")
     return "", 204
 
 

@@ -144,9 +144,20 @@ def inbound_recorded(session: Session, inbound: Any) -> None:
             "text": inbound.text, "kind": inbound.kind, "received_at": inbound.received_at}
     record_account_event(session, inbound.account_id, "reply.received", data)
     if inbound.kind == "stop":
-        record_account_event(session, inbound.account_id, "optout.added",
-                             {"number": inbound.sender, "source": "sms",
-                              "reply_id": inbound.id})
+        optout_changed(session, inbound.account_id, inbound.sender, added=True, source="sms",
+                       reply_id=inbound.id)
+    elif inbound.kind == "start":
+        optout_changed(session, inbound.account_id, inbound.sender, added=False, source="sms",
+                       reply_id=inbound.id)
+
+
+def optout_changed(session: Session, account_id: str, number: str, *, added: bool,
+                   source: str, **extra: Any) -> Event | None:
+    """``optout.added`` or ``optout.removed``: a STOP / START reply (``source="sms"``) or a
+    change through the API (``source="api"``), in the transaction that changed the list."""
+    return record_account_event(session, account_id,
+                                "optout.added" if added else "optout.removed",
+                                {"number": number, "source": source, **extra})
 
 
 def balance_low(session: Session, account_id: str, available: Decimal,
