@@ -32,10 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 import smpp_loopback  # beside this file, like pipeline.py: benchmarks/ is not a package
 from pipeline import campaign, prepare
+from sqlalchemy import func, select
 
 from hub import pipeline
 from hub.models import DeliveryReceipt, Message
@@ -144,14 +143,22 @@ def _wait(services: Services, figures: Figures, accepted: int, started: float,
 def report(figures: Figures) -> dict[str, Any]:
     print(f"dispatch benchmark: {figures.count} messages, window {figures.window}")
     print(f"pipeline submit (accepted): {figures.accepted_per_second:,.0f} messages/s")
-    print(f"submitted end to end: {figures.submitted} in {figures.submit_seconds} s "
-          f"= {figures.submitted_per_second:,.0f} messages/s")
-    print(f"receipts recorded: {figures.receipts} in {figures.receipt_seconds} s "
-          f"= {figures.receipts_per_second:,.0f} receipts/s")
-    print(f"raw smpp34 loopback: {figures.raw_submits_per_second:,.0f} submit_sm/s, "
-          f"{figures.raw_receipts_per_second:,.0f} receipts/s")
-    print(f"statuses: {figures.statuses}; SMSC saw {figures.smsc_submits} submit_sm, "
-          f"lost {figures.lost}, duplicated {figures.duplicated}")
+    print(
+        f"submitted end to end: {figures.submitted} in {figures.submit_seconds} s "
+        f"= {figures.submitted_per_second:,.0f} messages/s"
+    )
+    print(
+        f"receipts recorded: {figures.receipts} in {figures.receipt_seconds} s "
+        f"= {figures.receipts_per_second:,.0f} receipts/s"
+    )
+    print(
+        f"raw smpp34 loopback: {figures.raw_submits_per_second:,.0f} submit_sm/s, "
+        f"{figures.raw_receipts_per_second:,.0f} receipts/s"
+    )
+    print(
+        f"statuses: {figures.statuses}; SMSC saw {figures.smsc_submits} submit_sm, "
+        f"lost {figures.lost}, duplicated {figures.duplicated}"
+    )
     data = asdict(figures)
     print(json.dumps(data))
     return data
