@@ -160,15 +160,26 @@ def _apply_early_receipts(session: Session, message_id: str, operator_ids: Itera
 
 def record_report(services: Services, report: DeliveryReport) -> str | None:
     """Store a receipt and move its message; returns the message id (None when unknown yet)."""
+    return record_reports(services, [report])[0]
+
+
+def record_reports(services: Services, reports: Sequence[DeliveryReport]) -> list[str | None]:
+    """:func:`record_report` for a group of receipts in one transaction (the dispatcher
+    collects what arrives within a few milliseconds); message ids in the order given."""
+    if not reports:
+        return []
+    found: list[str | None] = []
     with transaction(services.sessions) as session:
-        message_id = find_message(session, report.operator_id)
-        session.add(DeliveryReceipt(
-            message_id=message_id, operator_id=report.operator_id, state=report.state,
-            error=(report.error or None) and str(report.error)[:64], route=report.route,
-            raw=_raw(report.raw)))
-        if message_id is not None:
-            _apply_state(session, message_id, report.state, report.error)
-    return message_id
+        for report in reports:
+            message_id = find_message(session, report.operator_id)
+            session.add(DeliveryReceipt(
+                message_id=message_id, operator_id=report.operator_id, state=report.state,
+                error=(report.error or None) and str(report.error)[:64], route=report.route,
+                raw=_raw(report.raw)))
+            if message_id is not None:
+                _apply_state(session, message_id, report.state, report.error)
+            found.append(message_id)
+    return found
 
 
 def find_message(session: Session, operator_id: str) -> str | None:
