@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from hub import notifications
 from hub.models import Account, Balance, LedgerEntry, Pack, PriceRow
 from hub.models.pricing import PUBLIC
 from sms_core import billing
@@ -131,6 +132,8 @@ def _check_low_balance(session: Session, bal: Balance) -> None:
     alerted, notify = billing.low_balance_state(bal.available, bal.low_threshold, bal.low_alerted)
     bal.low_alerted = alerted
     if notify and bal.low_threshold is not None:
+        notifications.record_low_balance(session, bal.account_id, bal.available,
+                                         bal.low_threshold, bal.currency)
         for hook in list(_low_balance_hooks):
             hook(session, bal.account_id, bal.available, bal.low_threshold)
 

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row, or_, select, update
 from sqlalchemy.orm import Session
 
-from hub import queues, states
+from hub import notifications, queues, states
 from hub.calendars import jobs as calendar_jobs
 from hub.callbacks import delivery
 from hub.db import transaction
@@ -62,6 +62,7 @@ def sweep(services: Services, now: datetime | None = None) -> SweepReport:
     requeued = requeue_stale(services, now)
     expired, abandoned = close_elapsed(services, now)
     delivery.kick(services)  # restarts the callback delivery chain if Redis lost it
+    notifications.kick(services)  # billing emails (low balance) recorded since the last pass
     return SweepReport(promoted, requeued, expired, abandoned)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, TypeDecorator
 from sqlalchemy.engine import Dialect
@@ -115,3 +116,25 @@ class Pack(Base):
     reference: Mapped[str] = mapped_column(String(96))
     purchased_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class BillingNotice(Base):
+    """An email the billing owes a customer (today: the low-balance alert), as an outbox row.
+
+    Written in the transaction that crossed the threshold, so a rolled-back crossing leaves no
+    notice and a committed one always has it; :mod:`hub.notifications` sends it afterwards and
+    sets ``sent_at``. ``payload`` holds the recipients (``to``) and what the email says.
+    """
+
+    __tablename__ = "billing_notices"
+    __table_args__ = (Index("ix_billing_notices_due", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
