@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
+from hub import fanout
 from hub.callbacks import outbox
 from hub.models import FINAL_STATES, Message, utcnow
 
@@ -104,6 +105,7 @@ def move(
     moved = int(result.rowcount)
     if moved:
         outbox.message_moved(session, id_list, target)  # callback events, same transaction
+        fanout.message_moved(session, id_list, target)  # connectors' outbox, same transaction
     return moved
 
 

@@ -21,6 +21,7 @@ import requests
 from redis.exceptions import RedisError
 from sqlalchemy import insert
 
+from hub import fanout
 from hub.callbacks import endpoints
 from hub.callbacks.store import DbCallbackStore
 from hub.crypto import SecretBox
@@ -154,12 +155,18 @@ def kick(services: Services, delay: float = 0.0) -> bool:
 
 
 def run_pass(services: Services, deliverer: Deliverer | None = None) -> list[Outcome]:
-    """What the RQ job does: release the chain key, send, schedule the next pass."""
+    """What the RQ job does: release the chain key, send, hand status changes to connectors
+    (:mod:`hub.fanout` rides on this chain), schedule the next pass."""
     deliverer = deliverer or Deliverer(services)
     if services.redis is not None:
         services.redis.delete(CHAIN_KEY)
     try:
-        return deliverer.run()
+        outcomes = deliverer.run()
+        try:
+            fanout.run_pass(services)
+        except Exception:  # the connectors' outbox waits for the next pass
+            log.exception("connector status fan-out pass failed")
+        return outcomes
     finally:
         kick(services, delay=deliverer.next_delay())
 

@@ -19,6 +19,7 @@ from hub.models.callbacks import (
     CallbackQueueItem,
 )
 from hub.models.campaign import CampaignChunk, CampaignRun
+from hub.models.connector import ConnectorEventRow, ConnectorStatusItem
 from hub.models.dispatch import DeliveryReceipt, InboundMessage, MessagePart
 from hub.models.email import EmailConfig, EmailNotice
 from hub.models.ledger import Balance, LedgerEntry, Pack
@@ -39,3 +40,4 @@ __all__ += ["CallbackAttempt", "CallbackDeadLetter", "CallbackEndpoint", "Callba
 __all__ += ["CalendarAuthorization", "CalendarConnection", "CalendarReminder", "CalendarRow",
             "CalendarRule", "CalendarSkip"]
 __all__ += ["CampaignChunk", "CampaignRun"]
+__all__ += ["ConnectorEventRow", "ConnectorStatusItem"]
