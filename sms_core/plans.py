@@ -16,6 +16,8 @@ from sms_core.billing import add_months
 from sms_core.errors import BillingError
 
 TRIAL_DAYS = 30
+CURRENCY = "EUR"
+"""Currency of the plan fees (and so of the accounts that may subscribe)."""
 CYCLES = ("monthly", "annual")
 
 

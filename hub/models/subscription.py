@@ -17,7 +17,8 @@ class Subscription(Base):
     """The paying account's plan (SOLO, BUSINESS, ENTERPRISE) and its current period.
 
     ``cycle`` is ``monthly`` or ``annual``; the first period starts when the 30-day trial ends.
-    ``pending`` is the pro-rata of upgrades made during the period, added to the next invoice.
+    ``pending`` is the pro-rata of upgrades made during the current period; each is also a
+    ``prorata`` :class:`SubscriptionFee` line, invoiced on the month's statement.
     """
 
     __tablename__ = "subscriptions"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import ledger
@@ -116,3 +116,59 @@ def test_live_statement_of_the_current_month(sessions: sessionmaker[Session]) ->
         doc = get_statement(s, "acc_p", "2026-04")
     assert doc["issued"] is False
     assert doc["totals"] == {"messages": 1, "amount": "1.000000"}
+
+
+def test_subscription_fees_are_invoiced_on_the_statement(sessions: sessionmaker[Session]) -> None:
+    from hub import plans
+    from hub.models import Statement
+    from hub.models.subscription import SubscriptionFee
+    from sms_core import statements as docs
+
+    with transaction(sessions) as s:  # trial 20 Jan → 19 Feb, then periods from the 19th
+        plans.subscribe(s, "acc_c", "SOLO", "monthly", now=datetime(2026, 1, 20, tzinfo=UTC))
+        upgrade_at = datetime(2026, 3, 29, tzinfo=UTC)  # 21 of the period's 31 days left
+        assert plans.change_plan(s, "acc_p", "BUSINESS", now=upgrade_at) == D("8.13")
+        old = Statement(account_id="acc_p", period="2026-02", currency="EUR",
+                        document=docs.canonical(compute_statement(s, "acc_p", "2026-02", 1)),
+                        sha256=docs.digest(compute_statement(s, "acc_p", "2026-02", 1)))
+        s.add(old)
+        row = issue_statement(s, "acc_p", "2026-03", now=APRIL)
+        doc = json.loads(row.document)
+        assert doc["fees"] == [
+            {"kind": "period", "plan": "SOLO", "cycle": "monthly", "amount": "7.990000",
+             "period_start": "2026-03-19T00:00:00+00:00",
+             "period_end": "2026-04-19T00:00:00+00:00"},
+            {"kind": "prorata", "plan": "BUSINESS", "cycle": "monthly", "amount": "8.130000",
+             "period_start": "2026-03-29T00:00:00+00:00",
+             "period_end": "2026-04-19T00:00:00+00:00"},
+        ]
+        assert doc["subtotals"] == {"usage": "16.585000", "fees": "16.120000"}
+        assert doc["totals"] == {"messages": 251, "amount": "32.705000"}
+        assert doc["closing_balance"] == "-6.585000"  # invoiced, not taken from the credits
+        assert doc["by_account"] == [
+            {"account_id": "acc_c", "messages": 2, "amount": "0.130000"},
+            {"account_id": "acc_p", "messages": 249, "amount": "16.455000"},
+        ]
+        text = statement_csv(doc).splitlines()
+        assert text[-3:] == ["fee,period,SOLO monthly 2026-03-19/2026-04-19,,7.990000",
+                             "fee,prorata,BUSINESS monthly 2026-03-29/2026-04-19,,8.130000",
+                             "total,,,251,32.705000"]
+        assert statement_csv(doc, "accounts").splitlines() == [
+            "account_id,messages,amount", "acc_c,2,0.130000", "acc_p,249,16.455000",
+            "total,251,16.585000"]
+        feb = issue_statement(s, "acc_p", "2026-02", now=APRIL)
+        assert feb.id == old.id and verify_statement(s, feb)  # issued before fees: version 1
+        assert compute_statement(s, "acc_p", "2026-02")["fees"][0]["amount"] == "7.990000"
+        assert verify_statement(s, row)
+        assert issue_statement(s, "acc_p", "2026-04", now=datetime(2026, 5, 1, tzinfo=UTC)
+                               ).document.count('"plan":"BUSINESS"') == 1  # 19 Apr, new plan
+    with pytest.raises(BillingError) as err, transaction(sessions) as s:
+        s.scalars(select(SubscriptionFee)).first().amount = D(1)  # type: ignore[union-attr]
+        s.flush()
+    assert err.value.code == "fee_immutable"
+    with transaction(sessions) as s:  # a fee slipped into an issued month is caught
+        s.add(SubscriptionFee(account_id="acc_p", kind="period", plan="SOLO", cycle="monthly",
+                              amount=D(1), period_start=MARCH, period_end=APRIL,
+                              reference="forged", created_at=MARCH))
+        s.flush()
+        assert not verify_statement(s, row)
