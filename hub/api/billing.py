@@ -2,13 +2,21 @@
 
 ``GET /balance`` lives in :mod:`hub.api.balance`; this part adds the history behind it. A
 sub-account sees its parent's ledger entries that it spent itself, and the parent's statement.
+
+``GET /ledger?format=csv`` is the downloadable consumption history (RULES.md § Billing): every
+entry between ``from`` and ``to``, oldest first, streamed in chunks of :data:`CSV_CHUNK` rows
+read one short transaction each, so that a year of history never sits in memory.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, request, stream_with_context
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -48,6 +56,10 @@ CREDITS_REQUEST: dict[str, Any] = {
     },
 }
 PAGE_MAX = 500
+CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
+CSV_CHUNK = 1000
+LEDGER_COLUMNS = ("id", "created_at", "kind", "amount", "hold", "count", "reference", "reason",
+                  "country", "route", "source", "spender_id")
 
 
 def entry_to_dict(entry: LedgerEntry) -> dict[str, Any]:
@@ -70,16 +82,83 @@ def _int_arg(name: str, default: int | None, maximum: int | None = None) -> int 
     return int(raw)
 
 
-@blueprint.get("/ledger")
-@require_api_key
-def get_ledger() -> ResponseReturnValue:
-    """Newest first; ``before`` (an entry id) pages back, ``next`` gives the following page."""
-    account = current_account()
-    limit = _int_arg("limit", 100, PAGE_MAX) or 100
-    before = _int_arg("before", None)
+def _instant_arg(name: str) -> datetime | None:
+    """``from``/``to``: an ISO date (whole days, ``to`` included) or an ISO date-time (UTC
+    unless it has an offset; ``to`` excluded)."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return start + timedelta(days=1) if name == "to" else start
+        found = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an ISO date or date-time", code="invalid_query",
+                             field=name) from None
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
+def _ledger_query(account: Account) -> Any:
     query = select(LedgerEntry).where(LedgerEntry.account_id == account.billing_account_id)
     if account.parent_id is not None:
         query = query.where(LedgerEntry.spender_id == account.id)
+    start, end = _instant_arg("from"), _instant_arg("to")
+    if start is not None:
+        query = query.where(LedgerEntry.created_at >= start)
+    if end is not None:
+        query = query.where(LedgerEntry.created_at < end)
+    return query
+
+
+def _csv_line(values: list[Any]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(values)
+    return out.getvalue()
+
+
+def _ledger_csv(query: Any) -> Iterator[str]:
+    """The CSV text, chunk by chunk: each chunk is read by id in its own short transaction, so a
+    slow download holds no transaction open (on SQLite every transaction takes the write lock)
+    and keeps at most :data:`CSV_CHUNK` entries in memory."""
+    yield _csv_line(list(LEDGER_COLUMNS))
+    after = 0
+    while True:
+        with unit_of_work() as session:
+            chunk = session.scalars(query.where(LedgerEntry.id > after)
+                                    .order_by(LedgerEntry.id).limit(CSV_CHUNK)).all()
+            if not chunk:
+                return
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            for entry in chunk:
+                data = entry_to_dict(entry)
+                writer.writerow(["" if data[c] is None else data[c] for c in LEDGER_COLUMNS])
+            after = chunk[-1].id
+        yield out.getvalue()
+        if len(chunk) < CSV_CHUNK:
+            return
+
+
+@blueprint.get("/ledger")
+@require_api_key
+def get_ledger() -> ResponseReturnValue:
+    """Newest first; ``before`` (an entry id) pages back, ``next`` gives the following page.
+
+    ``format=csv``: the whole history in the range, oldest first, streamed as CSV.
+    """
+    account = current_account()
+    wanted = request.args.get("format", "json")
+    if wanted not in ("json", "csv"):
+        raise InvalidRequest("format is json or csv", code="invalid_query", field="format")
+    query = _ledger_query(account)
+    if wanted == "csv":
+        name = f"ledger-{account.id}.csv"
+        return Response(stream_with_context(_ledger_csv(query)), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    limit = _int_arg("limit", 100, PAGE_MAX) or 100
+    before = _int_arg("before", None)
     if before is not None:
         query = query.where(LedgerEntry.id < before)
     with unit_of_work() as session:
@@ -91,15 +170,20 @@ def get_ledger() -> ResponseReturnValue:
 @blueprint.get("/statements/<period>")
 @require_api_key
 def get_statement(period: str) -> ResponseReturnValue:
-    """The month's statement as JSON, or CSV with ``?format=csv``."""
+    """The month's statement as JSON, or CSV with ``?format=csv`` (``part=accounts``: usage per
+    sub-account instead of the lines and fees)."""
     wanted = request.args.get("format", "json")
     if wanted not in ("json", "csv"):
         raise InvalidRequest("format is json or csv", code="invalid_query", field="format")
+    part = request.args.get("part", "lines")
+    if part not in ("lines", "accounts"):
+        raise InvalidRequest("part is lines or accounts", code="invalid_query", field="part")
     with unit_of_work() as session:
         document = statements.get_statement(session, current_account().id, period)
     if wanted == "csv":
-        name = f"statement-{document['account_id']}-{period}.csv"
-        return Response(statements.statement_csv(document), mimetype="text/csv",
+        suffix = "-accounts" if part == "accounts" else ""
+        name = f"statement-{document['account_id']}-{period}{suffix}.csv"
+        return Response(statements.statement_csv(document, part), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     return document
 
@@ -152,18 +236,29 @@ def put_prices() -> ResponseReturnValue:
     return {"imported": imported}
 
 
-CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
 PART = ApiPart(
     blueprint=blueprint,
     paths={
         "/ledger": {"get": operation(
-            "Ledger entries, newest first",
-            {"200": reply("A page of entries", {"type": "object", "properties": {
-                "data": {"type": "array", "items": ref("LedgerEntry")},
-                "next": {"type": ["integer", "null"]}}}), **problems(422)},
+            "Ledger entries, newest first; or the consumption history as CSV",
+            {"200": {"description": "A page of entries (JSON), or with format=csv every entry "
+                                    "in the range, oldest first (columns: "
+                                    + ", ".join(LEDGER_COLUMNS) + ")",
+                     "content": {"application/json": {"schema": {
+                         "type": "object", "properties": {
+                             "data": {"type": "array", "items": ref("LedgerEntry")},
+                             "next": {"type": ["integer", "null"]}}}},
+                         **CSV_CONTENT}},
+             **problems(422)},
             parameters=[query_param("limit", {"type": "integer", "maximum": PAGE_MAX},
-                                    "Entries per page (100)"),
-                        query_param("before", {"type": "integer"}, "Entries older than this id")],
+                                    "Entries per page (100; JSON only)"),
+                        query_param("before", {"type": "integer"},
+                                    "Entries older than this id (JSON only)"),
+                        query_param("format", {"enum": ["json", "csv"]}, "json or csv"),
+                        query_param("from", {"type": "string"},
+                                    "Entries at or after this ISO date or date-time"),
+                        query_param("to", {"type": "string"},
+                                    "Entries before this date-time, or up to this date included")],
         )},
         "/statements/{period}": {"get": operation(
             "Monthly statement (consumption per country, route and source)",
@@ -171,7 +266,9 @@ PART = ApiPart(
                      "content": {"application/json": {"schema": {"type": "object"}},
                                  **CSV_CONTENT}}, **problems(402, 422)},
             parameters=[path_param("period", "YYYY-MM"),
-                        query_param("format", {"enum": ["json", "csv"]}, "json or csv")],
+                        query_param("format", {"enum": ["json", "csv"]}, "json or csv"),
+                        query_param("part", {"enum": ["lines", "accounts"]},
+                                    "CSV: lines and fees (default), or usage per sub-account")],
         )},
         "/credits": {"post": operation(
             "Add a pack of credits to an account (admin)",

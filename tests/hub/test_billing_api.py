@@ -104,3 +104,35 @@ def test_price_list_import_and_export(app: Flask) -> None:
                      content_type="text/csv", headers=auth(admin))
     assert bad.json is not None
     assert (bad.json["code"], bad.json["line"]) == ("invalid_price_row", 3)
+
+
+def test_consumption_history_downloads_as_streamed_csv(app: Flask,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.api import billing as api
+
+    acc, key = new_account(app)
+    sub, sub_key = new_account(app, "Shop", parent_id=acc)
+    with transaction(sessions(app)) as s:
+        ledger.purchase(s, acc, Decimal(10), reference="pack",
+                        now=datetime(2026, 1, 31, 23, tzinfo=UTC))
+        for day in range(1, 6):
+            ledger.settle(s, sub if day % 2 else acc, Decimal("0.05"), reference=f"m{day}",
+                          country="FR", route="standard", source="api",
+                          now=datetime(2026, 2, day, 12, tzinfo=UTC))
+    monkeypatch.setattr(api, "CSV_CHUNK", 2)  # several chunks, each its own read
+    client = app.test_client()
+    response = client.get("/api/v1/ledger?format=csv&from=2026-02-01&to=2026-02-04",
+                          headers=auth(key))
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.is_streamed
+    lines = response.get_data(as_text=True).splitlines()
+    assert lines[0] == ",".join(api.LEDGER_COLUMNS)
+    assert [line.split(",")[6] for line in lines[1:]] == ["m1", "m2", "m3", "m4"]
+    assert lines[1].split(",")[1:6] == ["2026-02-01T12:00:00+00:00", "charge", "-0.050000",
+                                        "0.000000", "1"]
+    mine = client.get("/api/v1/ledger?format=csv", headers=auth(sub_key)).get_data(as_text=True)
+    assert [line.split(",")[6] for line in mine.splitlines()[1:]] == ["m1", "m3", "m5"]
+    page = client.get("/api/v1/ledger?from=2026-02-05T00:00:00Z", headers=auth(key)).json
+    assert page is not None and [e["reference"] for e in page["data"]] == ["m5"]
+    for bad in ("format=xml", "from=yesterday"):
+        assert client.get(f"/api/v1/ledger?{bad}", headers=auth(key)).status_code == 422
