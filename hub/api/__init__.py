@@ -22,6 +22,7 @@ def api_parts() -> list[ApiPart]:
         calendar,
         callbacks,
         campaigns,
+        connectors,
         email,
         keys,
         messages,
@@ -40,6 +41,7 @@ def api_parts() -> list[ApiPart]:
         callbacks.PART,
         inbound.PART,
         calendar.PART,
+        connectors.PART,
         keys.PART,
         openapi.PART,
     ]

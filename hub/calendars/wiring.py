@@ -4,7 +4,8 @@ The connector knows nothing of the hub. This module hands it the hub's pieces: i
 ``SMSHUB_CALENDAR_*`` settings, the database store, a submit function that goes through the one
 pipeline every SMS takes, ``cancel`` over the hub's messages (with the credit refund), the
 account plan's calendar allowance, a token cipher over :class:`~hub.crypto.SecretBox` and an
-event sink.
+event sink that stores connection events and calls the customer back
+(:mod:`hub.connector_events`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any, get_type_hints
 
 from sqlalchemy import select
 
-from connectors.base import ConnectorEvent, SmsRequest, SubmitFn, SubmitResult
+from connectors.base import SmsRequest, SubmitFn, SubmitResult
 from connectors.calendar import CalendarConnector, CalendarSettings
-from hub import ledger, pipeline, plans, states
+from hub import connector_events, ledger, pipeline, plans, states
 from hub.calendars.store import DatabaseStore
 from hub.crypto import SecretBox
 from hub.db import transaction
@@ -131,11 +132,6 @@ def make_plan_check(services: Services) -> Callable[[str, int], bool]:
     return can_add_calendar
 
 
-def log_event(event: ConnectorEvent) -> None:
-    """Connection events (grant lost, disconnected): the connection's status already says it."""
-    log.warning("calendar %s for account %s: %s", event.kind, event.account, dict(event.data))
-
-
 def build_store(services: Services) -> DatabaseStore:
     return DatabaseStore(services.sessions, SecretBox(services.settings.secret_key))
 
@@ -149,7 +145,7 @@ def build_connector(services: Services, **overrides: Any) -> CalendarConnector:
         "cancel": make_cancel(services),
         "cipher": SecretBoxCipher(box),
         "can_add_calendar": make_plan_check(services),
-        "emit": log_event,
+        "emit": connector_events.sink(services),
         **overrides,
     }
     return CalendarConnector(calendar_settings(services.settings.namespace("calendar")),

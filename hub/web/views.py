@@ -11,7 +11,7 @@ from flask import Blueprint, abort, redirect, render_template, request, session,
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from hub import ledger
+from hub import connector_events, ledger
 from hub.accounts import check_login
 from hub.api.context import unit_of_work
 from hub.models import Account, Message, User
@@ -20,6 +20,7 @@ from hub.pipeline import message_to_dict
 blueprint = Blueprint("web", __name__, template_folder="templates")
 
 LAST_MESSAGES = 20
+LAST_CONNECTOR_EVENTS = 10
 
 
 def csrf_token() -> str:
@@ -43,9 +44,11 @@ def _dashboard(user_id: str) -> dict[str, Any] | None:
             return None
         recent = db.scalars(select(Message).where(Message.account_id == account.id)
                             .order_by(Message.id.desc()).limit(LAST_MESSAGES))
+        events = connector_events.latest(db, account.id, LAST_CONNECTOR_EVENTS)
         return {"user": user, "account": account,
                 "balance": format(ledger.balance(db, account).normalize(), "f"),
-                "messages": [message_to_dict(m) for m in recent]}
+                "messages": [message_to_dict(m) for m in recent],
+                "connector_events": [connector_events.event_to_dict(e) for e in events]}
 
 
 @blueprint.get("/")
