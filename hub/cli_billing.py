@@ -116,16 +116,19 @@ def prices_export(data_dir: Path | None, file: Any, price_list: str | None) -> N
 @click.argument("account")
 @click.argument("period")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json")
+@click.option("--part", type=click.Choice(["lines", "accounts"]), default="lines",
+              help="CSV: lines and subscription fees, or usage per sub-account.")
 @click.option("--issue", is_flag=True, help="Freeze the statement of this finished month.")
-def statement(data_dir: Path | None, account: str, period: str, fmt: str, issue: bool) -> None:
-    """The statement of ACCOUNT for PERIOD (YYYY-MM)."""
+def statement(data_dir: Path | None, account: str, period: str, fmt: str, part: str,
+              issue: bool) -> None:
+    """The statement of ACCOUNT for PERIOD (YYYY-MM): usage, subscription fees, per account."""
     with _session(data_dir) as session:
         target = _account(session, account)
         if issue:
             statements.issue_statement(session, target, period)
         document = statements.get_statement(session, target, period)
     if fmt == "csv":
-        sys.stdout.write(statements.statement_csv(document))
+        sys.stdout.write(statements.statement_csv(document, part))
     else:
         click.echo(json.dumps(document, indent=2, sort_keys=True))
 

@@ -136,3 +136,27 @@ def test_consumption_history_downloads_as_streamed_csv(app: Flask,
     assert page is not None and [e["reference"] for e in page["data"]] == ["m5"]
     for bad in ("format=xml", "from=yesterday"):
         assert client.get(f"/api/v1/ledger?{bad}", headers=auth(key)).status_code == 422
+
+
+def test_statement_breaks_usage_down_per_sub_account(app: Flask) -> None:
+    acc, key = new_account(app)
+    sub, sub_key = new_account(app, "Shop", parent_id=acc)
+    when = datetime(2026, 2, 3, tzinfo=UTC)
+    with transaction(sessions(app)) as s:
+        ledger.purchase(s, acc, Decimal(5), reference="pack", now=when)
+        ledger.settle(s, acc, Decimal("0.10"), reference="a", count=2, country="FR",
+                      route="standard", source="api", now=when)
+        ledger.settle(s, sub, Decimal("0.05"), reference="b", country="FR", route="standard",
+                      source="api", now=when)
+    client = app.test_client()
+    doc = client.get("/api/v1/statements/2026-02", headers=auth(sub_key)).json
+    assert doc is not None and doc["account_id"] == acc
+    assert doc["by_account"] == sorted([
+        {"account_id": acc, "messages": 2, "amount": "0.100000"},
+        {"account_id": sub, "messages": 1, "amount": "0.050000"},
+    ], key=lambda row: row["account_id"])
+    text = client.get("/api/v1/statements/2026-02?format=csv&part=accounts",
+                      headers=auth(key)).get_data(as_text=True)
+    rows = text.splitlines()
+    assert rows[0] == "account_id,messages,amount" and rows[-1] == "total,3,0.150000"
+    assert sorted(rows[1:-1]) == sorted([f"{acc},2,0.100000", f"{sub},1,0.050000"])
