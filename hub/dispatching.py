@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from sqlalchemy import select
 from hub.config import Settings
 from hub.models import Message
 from hub.queues import DISPATCH_QUEUES
-from hub.receipts import Sent, record_outcomes, record_report
+from hub.receipts import Sent, record_outcomes, record_report, record_reports
 from hub.replies import record_inbound
 from hub.services import Services, build_services
 from hub.sweeper import HEARTBEAT_PREFIX
@@ -47,6 +48,9 @@ FLUSH_EVERY = 100
 
 FLUSH_AFTER = 0.05
 """Seconds an outcome may wait for others before its group is recorded."""
+
+REPORTS_AFTER = 0.05
+"""Seconds receipts are collected before they are recorded together in one transaction."""
 
 BATCH_DEADLINE = 300.0
 """Seconds a job waits for its outcomes. A submit still unanswered then is abandoned by this
@@ -69,6 +73,8 @@ class DispatchRuntime:
         self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dispatch-db")
         self._references = itertools.cycle(range(256))
         self._stopping = threading.Event()
+        self._reports: list[DeliveryReport] = []
+        self._recording: asyncio.Task[None] | None = None
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the loop, the drivers and the heartbeat."""
@@ -83,6 +89,7 @@ class DispatchRuntime:
         self._stopping.set()
         try:
             asyncio.run_coroutine_threadsafe(self.driver.stop(), self.loop).result(timeout)
+            asyncio.run_coroutine_threadsafe(self._record_pending(), self.loop).result(timeout)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout)
@@ -94,12 +101,47 @@ class DispatchRuntime:
         return [asyncio.run_coroutine_threadsafe(self.driver.submit(sms), self.loop)
                 for sms in messages]
 
+    def record_outcomes(self, pairs: Sequence[tuple[Sent, SubmitOutcome]]) -> None:
+        """Record on the one database thread that also records receipts: two writers on one
+        SQLite file wait on each other's lock (with the driver's sleeping busy handler)."""
+        if pairs:
+            self._db.submit(record_outcomes, self.services, list(pairs)).result()
+
     def next_reference(self) -> int:
         """Concatenation reference for the next multi-part message (one octet, rotating)."""
         return next(self._references)
 
     async def _on_report(self, report: DeliveryReport) -> None:
-        await asyncio.wrap_future(self._db.submit(record_report, self.services, report))
+        """Collect; a recorder task writes what arrived within :data:`REPORTS_AFTER` in one
+        transaction. Never waits for the database, so the driver keeps reading the bind."""
+        self._reports.append(report)
+        if self._recording is None:
+            self._recording = asyncio.create_task(self._record_reports())
+
+    async def _record_reports(self) -> None:
+        try:
+            while self._reports:
+                await asyncio.sleep(REPORTS_AFTER)
+                await self._record_pending()
+        finally:
+            self._recording = None
+
+    async def _record_pending(self) -> None:
+        batch, self._reports = self._reports, []
+        if batch:
+            await asyncio.wrap_future(self._db.submit(self._record_group, batch))
+
+    def _record_group(self, batch: list[DeliveryReport]) -> None:
+        try:
+            record_reports(self.services, batch)
+        except Exception:  # one bad receipt must not cost the others
+            log.exception("recording %d receipts together failed; one by one", len(batch))
+            for report in batch:
+                try:
+                    record_report(self.services, report)
+                except Exception:
+                    log.exception("receipt %s on %s not recorded", report.operator_id,
+                                  report.route)
 
     async def _on_inbound(self, sms: InboundSms) -> None:
         await asyncio.wrap_future(self._db.submit(record_inbound, self.services, sms))
@@ -161,26 +203,37 @@ def send_batch(runtime: DispatchRuntime, ids: Sequence[str]) -> int:
         return 0
     sent = {m.id: Sent(m.id, m.account_id, m.cost, m.attempts) for m in messages}
     batch = [outbound(m, runtime.next_reference() if m.segments > 1 else 0) for m in messages]
-    remaining = set(runtime.submit_futures(batch))
+    futures = runtime.submit_futures(batch)
+    done: queue.SimpleQueue[concurrent.futures.Future[SubmitOutcome]] = queue.SimpleQueue()
+    for future in futures:
+        future.add_done_callback(done.put)
+    waiting = len(futures)
     pending: list[tuple[Sent, SubmitOutcome]] = []
     oldest = 0.0
     deadline = time.monotonic() + BATCH_DEADLINE
-    while remaining and time.monotonic() < deadline:
-        done, remaining = concurrent.futures.wait(
-            remaining, timeout=FLUSH_AFTER, return_when=concurrent.futures.FIRST_COMPLETED)
-        if done and not pending:
-            oldest = time.monotonic()
-        pending.extend((sent[f.result().message_id], f.result()) for f in done)
+    while waiting and time.monotonic() < deadline:
+        try:
+            finished = done.get(timeout=FLUSH_AFTER)
+        except queue.Empty:
+            finished = None
+        if finished is not None:
+            waiting -= 1
+            if not finished.cancelled():
+                outcome = finished.result()
+                if not pending:
+                    oldest = time.monotonic()
+                pending.append((sent[outcome.message_id], outcome))
         if pending and (len(pending) >= FLUSH_EVERY or time.monotonic() - oldest >= FLUSH_AFTER
-                        or not remaining):
-            record_outcomes(runtime.services, pending)
+                        or not waiting):
+            runtime.record_outcomes(pending)
             pending = []
-    record_outcomes(runtime.services, pending)
-    for future in remaining:
+    runtime.record_outcomes(pending)
+    unanswered = [f for f in futures if not f.done()]
+    for future in unanswered:
         future.cancel()
-    if remaining:
+    if unanswered:
         log.warning("%d submits unanswered after %.0f s; left for the sweeper",
-                    len(remaining), BATCH_DEADLINE)
+                    len(unanswered), BATCH_DEADLINE)
     return len(batch)
 
 
@@ -197,6 +250,7 @@ def default_driver(settings: Settings) -> Driver:
         port=int(extra.get("port", settings.smsc_port)),
         system_id=extra.get("system_id", "smshub"),
         password=extra.get("password", "secret"),
+        window=int(extra.get("window", 100)),
     )
     engine = Dispatcher([Route("default", smpp, quality="premium")])
     return cast(Driver, engine)
