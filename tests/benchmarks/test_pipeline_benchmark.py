@@ -16,8 +16,9 @@ def test_the_pipeline_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixtu
         import pipeline as bench
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    bench.main(["--count", "300", "--keep", str(tmp_path), "--dispatch"])
+    bench.main(["--count", "300", "--keep", str(tmp_path), "--dispatch", "--alerts", "3"])
     out = capsys.readouterr().out
-    assert "submit: 300 accepted of 300" in out
+    assert "POST /campaigns: 202" in out
+    assert "submit (campaign job): 300 accepted of 300" in out and "campaign done" in out
     assert "dispatch: 300 of 300 submitted over SMPP" in out
     assert "peak RSS" in out
