@@ -32,6 +32,8 @@ ZERO = Decimal(0)
 
 LowBalanceHook = Callable[[Session, str, Decimal, Decimal], None]
 _low_balance_hooks: list[LowBalanceHook] = []
+PurchaseHook = Callable[[Session, str], None]
+_purchase_hooks: list[PurchaseHook] = []
 
 NOT_REFUNDABLE = frozenset({
     "undeliverable", "delivery_failed", "unreachable", "not_delivered", "dlr_expired",
@@ -47,6 +49,13 @@ def on_low_balance(hook: LowBalanceHook) -> LowBalanceHook:
     enqueue work (an email, a webhook) and let the commit make it real.
     """
     _low_balance_hooks.append(hook)
+    return hook
+
+
+def on_purchase(hook: PurchaseHook) -> PurchaseHook:
+    """Register ``hook(session, paying_account_id)``, called in the transaction of a purchase
+    (work waiting for credits, such as refused calendar reminders, may go again)."""
+    _purchase_hooks.append(hook)
     return hook
 
 
@@ -259,6 +268,8 @@ def purchase(session: Session, account: Account | str, amount: Decimal, *, refer
     _renew_rolling(session, paying.id, when)
     _post(session, bal, "purchase", amount=amount, reference=reference, pack_id=pack.id,
           now=when)
+    for hook in list(_purchase_hooks):
+        hook(session, paying.id)
     return pack
 
 
