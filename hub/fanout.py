@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import delete, exists, insert, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
+from hub.calendars import replan  # noqa: F401 - registers the ledger's purchase hook
 from hub.db import transaction
 from hub.models import Message, utcnow
 from hub.models.connector import ConnectorStatusItem

@@ -2,7 +2,8 @@
 
 * :func:`sync_calendar` — one calendar, after a push notification or a change of rules;
 * :func:`sync_all` — every selected calendar, every :data:`PERIODIC` ``sync_all`` seconds: the
-  safety net for lost notifications;
+  safety net for lost notifications, and the second chance of reminders refused for lack of
+  credits (:mod:`hub.calendars.replan`);
 * :func:`renew_push` — opens missing channels and renews expiring ones, hourly.
 
 A job finds the process's services like the callback jobs do (the dispatcher's, else its own).
@@ -18,6 +19,7 @@ from functools import cache
 from typing import Any
 
 from hub import registry
+from hub.calendars import replan
 from hub.config import ensure_secret_key, load_settings
 from hub.services import Services, build_services
 from sms_core.errors import ConnectorAuthError, ConnectorError, RateLimitedError
@@ -78,7 +80,9 @@ def sync_calendar(calendar_id: str) -> dict[str, Any]:
 def sync_all() -> dict[str, str]:
     """The periodic sync of every selected calendar; an error per calendar is logged."""
     outcome: dict[str, str] = {}
-    for calendar_id, result in registry.calendar(services()).sync_all().items():
+    found = services()
+    replan.reopen_payable(found)  # reminders refused for credits, now payable, go again
+    for calendar_id, result in registry.calendar(found).sync_all().items():
         if isinstance(result, ConnectorError):
             log.warning("calendar %s sync failed: %s (%s)", calendar_id, result.message,
                         result.code)

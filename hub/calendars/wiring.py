@@ -11,8 +11,8 @@ event sink that stores connection events and calls the customer back
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, get_type_hints
 
@@ -21,14 +21,13 @@ from sqlalchemy import select
 from connectors.base import SmsRequest, SubmitFn, SubmitResult
 from connectors.calendar import CalendarConnector, CalendarSettings
 from hub import connector_events, ledger, pipeline, plans, states
+from hub.calendars import replan
 from hub.calendars.store import DatabaseStore
 from hub.crypto import SecretBox
 from hub.db import transaction
 from hub.models import Message
 from hub.services import Services
 from sms_core.errors import BillingError
-
-log = logging.getLogger(__name__)
 
 SOURCES = ("google_calendar", "outlook_calendar")
 """``Message.source`` of reminders: the only messages :func:`make_cancel` may touch."""
@@ -78,6 +77,8 @@ def make_submit(services: Services) -> SubmitFn:
 
     A batch the account cannot pay at all is answered as refusals rather than an exception, so
     that one account out of credits does not stop the periodic sync of every other account.
+    Refusals for lack of credits carry the code in their reason, so that
+    :mod:`hub.calendars.replan` finds them again once the account can pay.
     """
 
     def submit(requests: Sequence[SmsRequest]) -> list[SubmitResult]:
@@ -87,10 +88,12 @@ def make_submit(services: Services) -> SubmitFn:
         if len(accounts) != 1:
             raise ValueError(f"one calendar, one account: got {sorted(accounts)}")
         try:
-            return pipeline.submit(services, requests[0].account, requests)
+            results = pipeline.submit(services, requests[0].account, requests)
         except BillingError as exc:
-            return [SubmitResult("refused", r.to, code=exc.code, reason=exc.message)
-                    for r in requests]
+            results = [SubmitResult("refused", r.to, code=exc.code, reason=exc.message)
+                       for r in requests]
+        return [replace(r, reason=replan.tag(r.code, r.reason)) if r.refused else r
+                for r in results]
 
     return submit
 
