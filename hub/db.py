@@ -2,7 +2,9 @@
 
 SQLite gets WAL, foreign keys and a busy timeout so that web, workers and dispatcher can share
 one file; writers take the lock up front (``BEGIN IMMEDIATE``) so that two transactions never
-both read a balance and then fail to upgrade their lock.
+both read a balance and then fail to upgrade their lock. Read-only work uses :func:`reading`,
+which begins a deferred transaction: in WAL mode it reads a snapshot without ever taking the
+write lock, so polling the API or loading a batch never makes a writer wait.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+READ_ONLY = "smshub_read_only"
+"""Execution option marking a connection whose transaction only reads (see :func:`reading`)."""
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -46,7 +50,8 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -57,6 +62,18 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A read-only unit of work: never commits, and on SQLite never takes the write lock.
+
+    Objects loaded here stay readable after the block (the session closes without expiring
+    them). Writing through this session is a mistake: nothing is committed.
+    """
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
         yield session
 
 

@@ -28,6 +28,7 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from hub.config import Settings
+from hub.db import reading
 from hub.models import Message
 from hub.queues import DISPATCH_QUEUES
 from hub.receipts import Sent, record_outcomes, record_report, record_reports
@@ -174,7 +175,7 @@ def current() -> DispatchRuntime:
 
 def load_batch(services: Services, ids: Sequence[str]) -> list[Message]:
     """The messages of ``ids`` still waiting to be sent (a re-delivered job skips the rest)."""
-    with services.sessions() as session:
+    with reading(services.sessions) as session:
         query = select(Message).where(Message.id.in_(list(ids)), Message.status == "accepted")
         return list(session.scalars(query))
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from hub import ledger, states
@@ -53,52 +53,67 @@ class Sent:
 
 
 def record_outcomes(services: Services, pairs: Sequence[tuple[Sent, SubmitOutcome]]) -> None:
-    """Persist a group of submit outcomes in one transaction (states, parts, ledger)."""
+    """Persist a group of submit outcomes in one transaction (states, parts, ledger), with a
+    constant number of statements per group rather than per message."""
     if not pairs:
         return
     now = utcnow()
     with transaction(services.sessions) as session:
-        charged: dict[str, list[Sent]] = defaultdict(list)
-        refunded: dict[str, list[Sent]] = defaultdict(list)
-        for sent, outcome in pairs:
-            if outcome.ok:
-                if _submitted(session, sent, outcome, now):
-                    charged[sent.account_id].append(sent)
-            elif _failed(session, sent, outcome, now):
-                refunded[sent.account_id].append(sent)
-        _settle(session, charged)
-        refund(session, refunded, "submit_failed")
+        sent_by_id = {sent.message_id: sent for sent, _ in pairs}
+        ok = [(sent, outcome) for sent, outcome in pairs if outcome.ok]
+        charged_ids = _submitted(session, ok, now)
+        failed_ids = _failed(session, [(s, o) for s, o in pairs if not o.ok], now)
+        _settle(session, _group(sent_by_id, charged_ids))
+        refund(session, _group(sent_by_id, failed_ids), "submit_failed")
 
 
-def _submitted(session: Session, sent: Sent, outcome: SubmitOutcome, now: datetime) -> bool:
-    first = outcome.operator_ids[0] if outcome.operator_ids else None
-    moved = states.move(session, [sent.message_id], "submitted", only_from=["accepted"], at=now,
-                        values={"operator_id": first, "route": outcome.route or None,
-                                "attempts": sent.attempts + 1})
-    if not moved:
-        return False
-    if len(outcome.operator_ids) > 1:
-        session.add_all(
-            MessagePart(message_id=sent.message_id, seq=seq, operator_id=op_id,
-                        route=outcome.route)
-            for seq, op_id in enumerate(outcome.operator_ids, start=1)
-        )
-    _apply_early_receipts(session, sent.message_id, outcome.operator_ids)
-    return True
+def _group(sent_by_id: dict[str, Sent], ids: Iterable[str]) -> dict[str, list[Sent]]:
+    by_account: dict[str, list[Sent]] = defaultdict(list)
+    for message_id in ids:
+        sent = sent_by_id[message_id]
+        by_account[sent.account_id].append(sent)
+    return by_account
 
 
-def _failed(session: Session, sent: Sent, outcome: SubmitOutcome, now: datetime) -> bool:
-    attempts = sent.attempts + 1
-    if not outcome.permanent and attempts < MAX_ATTEMPTS:
+def _submitted(session: Session, ok: Sequence[tuple[Sent, SubmitOutcome]],
+               now: datetime) -> list[str]:
+    rows = [{"id": sent.message_id,
+             "operator_id": outcome.operator_ids[0] if outcome.operator_ids else None,
+             "route": outcome.route or None, "attempts": sent.attempts + 1}
+            for sent, outcome in ok]
+    moved = set(states.move_each(session, rows, "submitted", only_from=["accepted"], at=now))
+    parts = [MessagePart(message_id=sent.message_id, seq=seq, operator_id=op_id,
+                         route=outcome.route)
+             for sent, outcome in ok if sent.message_id in moved and len(outcome.operator_ids) > 1
+             for seq, op_id in enumerate(outcome.operator_ids, start=1)]
+    session.add_all(parts)
+    _apply_early_receipts(session, {op_id: sent.message_id for sent, outcome in ok
+                                    if sent.message_id in moved
+                                    for op_id in outcome.operator_ids})
+    return [sent.message_id for sent, _ in ok if sent.message_id in moved]
+
+
+def _failed(session: Session, failed: Sequence[tuple[Sent, SubmitOutcome]],
+            now: datetime) -> list[str]:
+    """Transient failures stay ``accepted`` for another attempt; permanent ones (or the last
+    attempt) become ``failed`` with the operator's code. Returns the ids that failed."""
+    retry = [{"b_id": sent.message_id, "attempts": sent.attempts + 1,
+              "detail": outcome.detail or None}
+             for sent, outcome in failed
+             if not outcome.permanent and sent.attempts + 1 < MAX_ATTEMPTS]
+    if retry:
         session.execute(
-            update(Message).where(Message.id == sent.message_id, Message.status == "accepted")
-            .values(attempts=attempts, enqueued_at=now, detail=outcome.detail or None)
-        )
-        return False
-    code = outcome.error_code or "operator_unavailable"
-    return states.move(session, [sent.message_id], "failed", only_from=["accepted"], at=now,
-                       values={"reason": code[:64], "detail": outcome.detail or None,
-                               "attempts": attempts}) == 1
+            update(Message).where(Message.id == bindparam("b_id"), Message.status == "accepted")
+            .values(attempts=bindparam("attempts"), enqueued_at=now,
+                    detail=bindparam("detail"))
+            .execution_options(synchronize_session=False),
+            retry)
+    retried = {row["b_id"] for row in retry}
+    rows = [{"id": sent.message_id,
+             "reason": (outcome.error_code or "operator_unavailable")[:64],
+             "detail": outcome.detail or None, "attempts": sent.attempts + 1}
+            for sent, outcome in failed if sent.message_id not in retried]
+    return states.move_each(session, rows, "failed", only_from=["accepted"], at=now)
 
 
 def _settle(session: Session, by_account: dict[str, list[Sent]]) -> None:
@@ -147,15 +162,18 @@ def _by_dimensions(session: Session, by_account: dict[str, list[Sent]]
     return grouped
 
 
-def _apply_early_receipts(session: Session, message_id: str, operator_ids: Iterable[str]) -> None:
-    """Receipts that arrived before their submit was recorded (an SMSC may send the DLR first)."""
+def _apply_early_receipts(session: Session, owners: dict[str, str]) -> None:
+    """Receipts that arrived before their submit was recorded (an SMSC may send the DLR first);
+    ``owners`` maps operator ids to the messages just recorded as submitted."""
+    if not owners:
+        return
     early = list(session.scalars(select(DeliveryReceipt).where(
-        DeliveryReceipt.operator_id.in_(list(operator_ids)),
+        DeliveryReceipt.operator_id.in_(list(owners)),
         DeliveryReceipt.message_id.is_(None),
     )))
     for receipt in early:
-        receipt.message_id = message_id
-        _apply_state(session, message_id, receipt.state, receipt.error)
+        receipt.message_id = owners[receipt.operator_id]
+    _apply_states(session, [(r.message_id, r.state, r.error) for r in early if r.message_id])
 
 
 def record_report(services: Services, report: DeliveryReport) -> str | None:
@@ -168,37 +186,54 @@ def record_reports(services: Services, reports: Sequence[DeliveryReport]) -> lis
     collects what arrives within a few milliseconds); message ids in the order given."""
     if not reports:
         return []
-    found: list[str | None] = []
     with transaction(services.sessions) as session:
-        for report in reports:
-            message_id = find_message(session, report.operator_id)
-            session.add(DeliveryReceipt(
+        owners = find_messages(session, [report.operator_id for report in reports])
+        found = [owners.get(report.operator_id) for report in reports]
+        session.add_all(
+            DeliveryReceipt(
                 message_id=message_id, operator_id=report.operator_id, state=report.state,
                 error=(report.error or None) and str(report.error)[:64], route=report.route,
-                raw=_raw(report.raw)))
-            if message_id is not None:
-                _apply_state(session, message_id, report.state, report.error)
-            found.append(message_id)
+                raw=_raw(report.raw))
+            for report, message_id in zip(reports, found, strict=True))
+        _apply_states(session, [(message_id, report.state, report.error)
+                                for report, message_id in zip(reports, found, strict=True)
+                                if message_id is not None])
     return found
 
 
 def find_message(session: Session, operator_id: str) -> str | None:
     """The message an operator id belongs to (first part on the message, others in parts)."""
-    found = session.scalar(select(Message.id).where(Message.operator_id == operator_id).limit(1))
-    if found is None:
-        found = session.scalar(
-            select(MessagePart.message_id).where(MessagePart.operator_id == operator_id).limit(1))
-    return found
+    return find_messages(session, [operator_id]).get(operator_id)
 
 
-def _apply_state(session: Session, message_id: str, state: str, error: str | None) -> None:
-    target = REPORT_TARGETS.get(state)
-    if target is None:
-        return
-    values: dict[str, Any] = {}
-    if target != "delivered":
-        values["reason"] = (error or state)[:64]
-    states.move(session, [message_id], target, only_from=["submitted"], values=values)
+def find_messages(session: Session, operator_ids: Sequence[str]) -> dict[str, str]:
+    """Operator id → message id for the ids known (two queries for any number of ids)."""
+    wanted = list(dict.fromkeys(operator_ids))
+    found = dict(session.execute(
+        select(Message.operator_id, Message.id).where(Message.operator_id.in_(wanted))).all())
+    missing = [op_id for op_id in wanted if op_id not in found]
+    if missing:
+        for op_id, message_id in session.execute(
+                select(MessagePart.operator_id, MessagePart.message_id)
+                .where(MessagePart.operator_id.in_(missing))):
+            found.setdefault(op_id, message_id)
+    return {str(k): str(v) for k, v in found.items()}
+
+
+def _apply_states(session: Session, changes: Sequence[tuple[str, str, str | None]]) -> None:
+    """Move messages by receipt state: one batched move per target state. A message with
+    several final receipts (one per part) takes the first one's state."""
+    by_target: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for message_id, state, error in changes:
+        target = REPORT_TARGETS.get(state)
+        if target is None or any(message_id in rows for rows in by_target.values()):
+            continue
+        row: dict[str, Any] = {"id": message_id}
+        if target != "delivered":
+            row["reason"] = (error or state)[:64]
+        by_target[target][message_id] = row
+    for target, rows in by_target.items():
+        states.move_each(session, list(rows.values()), target, only_from=["submitted"])
 
 
 def _raw(raw: str | dict[str, Any]) -> dict[str, Any]:

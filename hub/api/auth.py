@@ -15,6 +15,7 @@ from flask import g, request
 
 from hub.accounts import AuthError, ForbiddenError, authenticate
 from hub.api.context import services
+from hub.db import reading
 from hub.models import Account
 from sms_core.errors import HubError
 
@@ -32,7 +33,18 @@ def bearer_key() -> str:
 
 
 def _authenticate() -> Account:
+    """Check the key in a read-only session; only when authentication has something to record
+    (the key's last use, a pending address) is it done again in a short write transaction."""
     key = bearer_key()
+    with reading(services().sessions) as session:
+        try:
+            account = authenticate(session, key, request.remote_addr)
+        except HubError:
+            if not session.dirty:
+                raise
+        else:
+            if not session.dirty:
+                return account
     with services().sessions() as session:
         try:
             account = authenticate(session, key, request.remote_addr)

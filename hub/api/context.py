@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from hub.db import transaction
+from hub.db import reading, transaction
 from hub.services import Services
 
 EXTENSION = "smshub"
@@ -18,6 +18,13 @@ def services() -> Services:
     """The services the app was created with."""
     found: Services = current_app.extensions[EXTENSION]
     return found
+
+
+@contextmanager
+def read_only() -> Iterator[Session]:
+    """A read-only database session for one view (no write lock on SQLite)."""
+    with reading(services().sessions) as session:
+        yield session
 
 
 @contextmanager

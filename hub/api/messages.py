@@ -20,7 +20,7 @@ from hub import pipeline
 from hub.accounts import NotFoundError
 from hub.api import idempotency
 from hub.api.auth import current_account, require_api_key
-from hub.api.context import services, unit_of_work
+from hub.api.context import read_only, services, unit_of_work
 from hub.api.openapi import (
     ApiPart,
     operation,
@@ -135,7 +135,7 @@ def send() -> ResponseReturnValue:
 @blueprint.get("/messages/<message_id>")
 @require_api_key
 def get_message(message_id: str) -> ResponseReturnValue:
-    with unit_of_work() as session:
+    with read_only() as session:
         message = session.get(Message, message_id)
         if message is None or message.account_id != current_account().id:
             raise NotFoundError(f"no message {message_id}")
@@ -207,7 +207,7 @@ def list_messages() -> ResponseReturnValue:
     limit = _limit()
     base = select(Message).where(Message.account_id == current_account().id)
     stmt = _filtered(base).order_by(Message.id.desc()).limit(limit + 1)
-    with unit_of_work() as session:
+    with read_only() as session:
         rows = list(session.scalars(stmt))
     page = rows[:limit]
     next_cursor = page[-1].id if len(rows) > limit else None
