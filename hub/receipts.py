@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from hub import ledger, states
@@ -82,11 +82,12 @@ def _submitted(session: Session, ok: Sequence[tuple[Sent, SubmitOutcome]],
              "route": outcome.route or None, "attempts": sent.attempts + 1}
             for sent, outcome in ok]
     moved = set(states.move_each(session, rows, "submitted", only_from=["accepted"], at=now))
-    parts = [MessagePart(message_id=sent.message_id, seq=seq, operator_id=op_id,
-                         route=outcome.route)
+    parts = [{"message_id": sent.message_id, "seq": seq, "operator_id": op_id,
+              "route": outcome.route}
              for sent, outcome in ok if sent.message_id in moved and len(outcome.operator_ids) > 1
              for seq, op_id in enumerate(outcome.operator_ids, start=1)]
-    session.add_all(parts)
+    if parts:
+        session.execute(insert(MessagePart), parts)
     _apply_early_receipts(session, {op_id: sent.message_id for sent, outcome in ok
                                     if sent.message_id in moved
                                     for op_id in outcome.operator_ids})
@@ -186,15 +187,15 @@ def record_reports(services: Services, reports: Sequence[DeliveryReport]) -> lis
     collects what arrives within a few milliseconds); message ids in the order given."""
     if not reports:
         return []
+    now = utcnow()
     with transaction(services.sessions) as session:
         owners = find_messages(session, [report.operator_id for report in reports])
         found = [owners.get(report.operator_id) for report in reports]
-        session.add_all(
-            DeliveryReceipt(
-                message_id=message_id, operator_id=report.operator_id, state=report.state,
-                error=(report.error or None) and str(report.error)[:64], route=report.route,
-                raw=_raw(report.raw))
-            for report, message_id in zip(reports, found, strict=True))
+        session.execute(insert(DeliveryReceipt), [
+            {"message_id": message_id, "operator_id": report.operator_id, "state": report.state,
+             "error": (report.error or None) and str(report.error)[:64],
+             "route": report.route or "", "raw": _raw(report.raw), "received_at": now}
+            for report, message_id in zip(reports, found, strict=True)])
         _apply_states(session, [(message_id, report.state, report.error)
                                 for report, message_id in zip(reports, found, strict=True)
                                 if message_id is not None])

@@ -26,12 +26,13 @@ from sqlalchemy import select
 from hub import ledger, plans, registry
 from hub.accounts import create_account, create_api_key
 from hub.app import create_app
-from hub.calendars import jobs, worker
+from hub.calendars import jobs
 from hub.cli import main
 from hub.config import Settings
 from hub.crypto import SecretBox
 from hub.db import transaction
 from hub.models import CalendarConnection, Message
+from hub.roles import run_worker
 from hub.services import Services, build_services
 from tests.connectors.calendar import conftest as fakes
 from tests.fakes.google_calendar import FakeGoogleCalendar
@@ -417,5 +418,5 @@ def test_calendar_worker_role_runs_the_queued_sync(
 ) -> None:
     google.put(CAL, "ev1", appointment(3), summary="A 0612345678")
     assert hub.call("POST", f"/calendars/{ready}/sync").json["queued"] is True
-    assert worker.main(hub.services.settings, {"burst": True}) == 0
+    assert run_worker(hub.services.settings, {"burst": True}) == 0
     assert len(scheduled(hub)) == 1
