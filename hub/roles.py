@@ -92,18 +92,15 @@ def run_worker(settings: Settings, options: Mapping[str, Any]) -> int:
     not the dispatcher's — customer callbacks today, connector jobs as they are added."""
     from rq import SimpleWorker
 
-    from hub import registry
-    from hub.calendars import jobs as calendar_jobs
+    from hub import job_services, registry
     from hub.callbacks import delivery
-    from hub.callbacks import jobs as callback_jobs
     from hub.queues import DISPATCH_QUEUES
     from hub.services import QUEUE_NAMES, build_services
 
     services = build_services(settings)
     if services.redis is None:
         raise RuntimeError("the worker needs Redis: set SMSHUB_REDIS_URL")
-    for jobs in (callback_jobs, calendar_jobs):
-        jobs.use(services)
+    job_services.use(services)
     queues = [services.queue(name) for name in QUEUE_NAMES if name not in DISPATCH_QUEUES]
     worker = SimpleWorker(queues, connection=services.redis)
     stop_on_term()
@@ -112,8 +109,7 @@ def run_worker(settings: Settings, options: Mapping[str, Any]) -> int:
         with contextlib.suppress(KeyboardInterrupt, Stop):
             worker.work(with_scheduler=True, burst=bool(options.get("burst")))
     finally:
-        for jobs in (callback_jobs, calendar_jobs):
-            jobs.use(None)
+        job_services.use(None)
         registry.forget(services)
         services.close()
     return 0

@@ -15,13 +15,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
-from hub import registry
+from hub import job_services, registry
 from hub.calendars import replan
-from hub.config import ensure_secret_key, load_settings
-from hub.services import Services, build_services
+from hub.services import Services
 from sms_core.errors import ConnectorAuthError, ConnectorError, RateLimitedError
 
 log = logging.getLogger(__name__)
@@ -37,30 +35,8 @@ MARK_PREFIX = "smshub:calendar:periodic:"
 """Redis key marking a periodic job enqueued, expiring after its interval (one per cluster)."""
 JOB_TIMEOUT = 900
 
-_installed: Services | None = None
-
-
-@cache
-def _own_services() -> Services:
-    return build_services(ensure_secret_key(load_settings()))
-
-
-def use(found: Services | None) -> None:
-    """Make ``found`` the services of this process's calendar jobs (None: back to the default)."""
-    global _installed
-    _installed = found
-
-
-def services() -> Services:
-    """The services of the worker running the job."""
-    from hub import dispatching
-
-    if _installed is not None:
-        return _installed
-    try:
-        return dispatching.current().services
-    except RuntimeError:
-        return _own_services()
+use = job_services.use
+services = job_services.current
 
 
 def sync_calendar(calendar_id: str) -> dict[str, Any]:
