@@ -2,47 +2,21 @@
 
 from __future__ import annotations
 
-import datetime
 import smtplib
 import ssl
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.connectors.email.conftest import GatewayFactory, RecordingSubmit
 from tests.connectors.email.mails import PASSWORD, USERNAME, email, sms, to, transact
+from tests.fakes.tls import self_signed
 
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[str, str]:
-    """A self-signed certificate for 127.0.0.1 written as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    """A self-signed certificate for localhost written as PEM files."""
+    cert_file, key_file = self_signed(tmp_path, ["localhost"])
     return str(cert_file), str(key_file)
 
 
