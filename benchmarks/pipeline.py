@@ -44,7 +44,7 @@ from hub.accounts import create_account, create_api_key
 from hub.app import create_app
 from hub.callbacks import jobs
 from hub.config import Settings
-from hub.db import transaction, upgrade
+from hub.db import reading, transaction, upgrade
 from hub.models import Campaign, Message
 from hub.models.pricing import PUBLIC, PriceRow
 from hub.services import Services, build_services
@@ -114,13 +114,13 @@ def post_campaign(app: Flask, key: str, count: int) -> str:
 
 
 def count_of(services: Services, campaign_id: str, statuses: list[str]) -> int:
-    with services.sessions() as session:
+    with reading(services.sessions) as session:
         return int(session.scalar(select(func.count()).select_from(Message).where(
             Message.campaign_id == campaign_id, Message.status.in_(statuses))) or 0)
 
 
 def campaign_status(services: Services, campaign_id: str) -> str:
-    with services.sessions() as session:
+    with reading(services.sessions) as session:
         return str(session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)))
 
 
@@ -150,7 +150,7 @@ def alert_latency(app: Flask, services: Services, key: str, n: int, until: list[
     message_id = response.json["id"]  # type: ignore[index]
     deadline = started + 30
     while time.perf_counter() < deadline:
-        with services.sessions() as session:
+        with reading(services.sessions) as session:
             status = session.scalar(select(Message.status).where(Message.id == message_id))
         if status in until:
             break

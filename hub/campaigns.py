@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import SmsRequest
 from hub import pipeline
-from hub.db import transaction
+from hub.db import reading, transaction
 from hub.models import Campaign, CampaignChunk, CampaignRun, utcnow
 from hub.services import Services
 from hub.submission import Call
@@ -150,7 +150,7 @@ def _begin(services: Services, campaign_id: str) -> _Run | None:
 
 
 def _submit(services: Services, call: Call, campaign_id: str, state: _Run, seq: int) -> None:
-    with services.sessions() as session:
+    with reading(services.sessions) as session:
         blob = session.scalar(select(CampaignChunk.recipients).where(
             CampaignChunk.campaign_id == campaign_id, CampaignChunk.seq == seq))
     assert blob is not None, f"campaign {campaign_id} lost its chunk {seq}"
@@ -215,7 +215,7 @@ def resume(services: Services) -> list[str]:
     A campaign that still has a job queued gets a second one: the extra run finds each chunk
     claimed and ends at once.
     """
-    with services.sessions() as session:
+    with reading(services.sessions) as session:
         ids = list(session.scalars(select(CampaignRun.campaign_id)
                                    .where(CampaignRun.finished_at.is_(None))))
     return [i for i in ids if enqueue(services, i)]

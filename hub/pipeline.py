@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 from connectors.base import SmsRequest, SubmitResult
 from hub import ledger, queues
 from hub.callbacks import outbox
-from hub.db import transaction
+from hub.db import reading, transaction
 from hub.models import Account, Message, utcnow
 from hub.recipients import domestic_countries
 from hub.services import Services
@@ -120,7 +120,7 @@ def check_campaign(services: Services, account: Account | str, sample: SmsReques
         needed = call.price_book.unit_price(call.region, call.composer.policy.route)
     except HubError:
         return  # no home price: recipients elsewhere may still be priced
-    with services.sessions() as session:
+    with reading(services.sessions) as session:
         available = ledger.spendable(session, call.account_id)
     if available < needed * analysis.segments:
         raise BillingError(f"insufficient credits: {available} {call.currency} available",
@@ -131,7 +131,7 @@ def check_campaign(services: Services, account: Account | str, sample: SmsReques
 def _start(services: Services, account: Account | str, size: int,
            campaign_id: str | None, *, streaming: bool = False) -> Call:
     account_id = account if isinstance(account, str) else account.id
-    with services.sessions() as session:
+    with reading(services.sessions) as session:
         row = session.get(Account, account_id)
         if row is None:
             raise HubError(f"unknown account {account_id!r}", code="account_not_found")
@@ -153,12 +153,28 @@ def _start(services: Services, account: Account | str, size: int,
 
 def _submit_chunk(services: Services, call: Call, requests: Sequence[SmsRequest], *,
                   first: bool, during: Callable[[Session], bool] | None = None) -> Chunk | None:
+    """Plan the chunk outside the write lock, then write it in a short transaction.
+
+    The plan (numbers, texts, prices, send instants, and what the database says about opt-outs,
+    flood history and idempotency keys) is made from a read-only snapshot, so the CPU work never
+    holds SQLite's single write lock. The write transaction re-checks what a concurrent submit
+    may have changed (:meth:`Chunk.unchanged`); when anything did, or when a key race is lost,
+    the chunk is planned again inside the write transaction, as the one and only truth.
+    """
     for attempt in range(RACE_RETRIES):
+        planned: Chunk | None = None
         try:
+            if attempt == 0:
+                with reading(services.sessions) as session:
+                    planned = _plan(session, call, requests)
             with transaction(services.sessions) as session:
                 if during is not None and not during(session):
                     return None
-                chunk = _plan(session, call, requests)
+                if planned is not None and planned.unchanged(
+                        session, lambda s: _replays(s, call.account_id, requests)):
+                    chunk = planned
+                else:
+                    chunk = _plan(session, call, requests)
                 _reserve(session, call, chunk, first=first)
                 _insert(session, chunk)
         except (IntegrityError, RaceLost):
@@ -175,7 +191,7 @@ def _submit_chunk(services: Services, call: Call, requests: Sequence[SmsRequest]
 def _plan(session: Session, call: Call, requests: Sequence[SmsRequest]) -> Chunk:
     """Decide the fate of every request of the chunk (nothing written yet)."""
     chunk = Chunk(call=call, now=utcnow())
-    replays = _replays(session, call.account_id, requests)
+    replays = chunk.replays = _replays(session, call.account_id, requests)
     drafts = [chunk.prepare(index, request, replays) for index, request in enumerate(requests)]
     chunk.check_batch(session, drafts)
     return chunk

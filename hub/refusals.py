@@ -10,8 +10,9 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from connectors.base import SubmitResult
@@ -63,6 +64,23 @@ def campaign_numbers(session: Session, account_id: str, campaign_id: str,
             for to, mid, status in session.execute(query)}
 
 
+def recent_ids(session: Session, account_id: str, numbers: Collection[str],
+               now: datetime) -> set[str]:
+    """Ids of the messages :meth:`FloodGuard.load` would count for ``numbers`` at ``now``."""
+    if not numbers:
+        return set()
+    return set(session.scalars(select(Message.id).where(*_recent(account_id, numbers, now))))
+
+
+def _recent(account_id: str, numbers: Collection[str], now: datetime) -> list[ColumnElement[Any]]:
+    return [
+        Message.account_id == account_id,
+        Message.to.in_(list(numbers)),
+        Message.created_at >= now - FLOOD_HORIZON,
+        Message.status != "refused",
+    ]
+
+
 @dataclass
 class FloodGuard:
     """The flood rules over the account's recent history plus what this call already accepted."""
@@ -72,6 +90,9 @@ class FloodGuard:
     history: dict[str, list[tuple[datetime, str, str]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+
+    seen: set[str] = field(default_factory=set)
+    """Ids of the stored messages :meth:`load` found (what a later re-check compares)."""
 
     def load(self, session: Session, account_id: str, numbers: Collection[str]) -> set[str]:
         """Add the last hour of the account's messages to ``numbers`` (one query).
@@ -83,14 +104,10 @@ class FloodGuard:
         fresh = [n for n in numbers if n not in self.history]
         if not fresh:
             return keys
-        query = select(Message.to, Message.text, Message.created_at,
-                       Message.idempotency_key).where(
-            Message.account_id == account_id,
-            Message.to.in_(fresh),
-            Message.created_at >= self.now - FLOOD_HORIZON,
-            Message.status != "refused",
-        )
-        for to, text, created_at, key in session.execute(query):
+        query = select(Message.id, Message.to, Message.text, Message.created_at,
+                       Message.idempotency_key).where(*_recent(account_id, fresh, self.now))
+        for mid, to, text, created_at, key in session.execute(query):
+            self.seen.add(mid)
             self.history[to].append((created_at, to, compliance.text_hash(text)))
             if key:
                 keys.add(key)

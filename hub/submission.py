@@ -9,7 +9,7 @@ that loses an idempotency race can be replayed from scratch.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,6 +31,7 @@ from hub.refusals import (
     Refusal,
     campaign_numbers,
     opted_out,
+    recent_ids,
 )
 from sms_core import compliance
 from sms_core.billing import PriceBook
@@ -177,6 +178,13 @@ class Chunk:
     drafts: list[Draft] = field(default_factory=list)
     by_number: dict[str, SubmitResult] = field(default_factory=dict)
     by_key: dict[str, SubmitResult] = field(default_factory=dict)
+    replays: dict[str, SubmitResult] = field(default_factory=dict)
+    """What the database held for the chunk's idempotency keys when it was planned."""
+    numbers: set[str] = field(default_factory=set)
+    stopped: set[str] = field(default_factory=set)
+    recent: set[str] = field(default_factory=set)
+    """The numbers checked against the database, those found opted out, and the ids of the
+    recent messages the flood rules counted: :meth:`unchanged` compares them again."""
 
     def prepare(self, index: int, request: SmsRequest,
                 replays: Mapping[str, SubmitResult]) -> Draft:
@@ -216,17 +224,35 @@ class Chunk:
     def check_batch(self, session: Session, drafts: Sequence[Draft]) -> None:
         """The checks that need the database, for all drafts at once; then merge duplicates."""
         live = [d for d in drafts if d.payable]
-        numbers = {d.to for d in live}
+        numbers = self.numbers = {d.to for d in live}
         if self.call.streaming and self.call.campaign_id:
             self.by_number.update(campaign_numbers(session, self.call.account_id,
                                                    self.call.campaign_id, numbers))
-        stopped = opted_out(session, self.call.account_id, numbers)
+        stopped = self.stopped = opted_out(session, self.call.account_id, numbers)
         flood = FloodGuard(self.now)
         seen_keys = flood.load(session, self.call.account_id, numbers)
+        self.recent = flood.seen
         if any(d.request.idempotency_key in seen_keys for d in live):
             raise RaceLost("an idempotency key of this chunk was committed meanwhile")
         for draft in live:
             self._check_one(draft, stopped, flood)
+
+    def unchanged(self, session: Session,
+                  replays: Callable[[Session], Mapping[str, SubmitResult]]) -> bool:
+        """Whether what the plan read still holds in ``session`` (the write transaction).
+
+        A chunk planned outside the write lock is kept only when nobody has since used one of
+        its idempotency keys, opted one of its numbers out or stored a message to one of them
+        (cheap ``IN`` queries); otherwise it must be planned again. A campaign's own earlier
+        chunks cannot change meanwhile: they are claimed in order (see :mod:`hub.campaigns`).
+        """
+        account_id = self.call.account_id
+        if {k: r.message_id for k, r in replays(session).items()} != \
+                {k: r.message_id for k, r in self.replays.items()}:
+            return False
+        if opted_out(session, account_id, self.numbers) != self.stopped:
+            return False
+        return recent_ids(session, account_id, self.numbers, self.now) == self.recent
 
     def _check_one(self, draft: Draft, stopped: Collection[str], flood: FloodGuard) -> None:
         key, number = draft.request.idempotency_key, draft.to

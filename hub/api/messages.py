@@ -20,7 +20,7 @@ from hub import pipeline
 from hub.accounts import NotFoundError
 from hub.api import idempotency
 from hub.api.auth import current_account, require_api_key
-from hub.api.context import read_only, services, unit_of_work
+from hub.api.context import read_only, services
 from hub.api.openapi import (
     ApiPart,
     operation,
@@ -86,7 +86,7 @@ def result_to_dict(result: SubmitResult) -> dict[str, Any]:
 def messages_by_id(ids: list[str]) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}
-    with unit_of_work() as session:
+    with read_only() as session:
         rows = session.scalars(select(Message).where(Message.id.in_(ids)))
         return {m.id: pipeline.message_to_dict(m) for m in rows}
 
