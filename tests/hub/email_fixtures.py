@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import smtplib
-from dataclasses import dataclass, field
-from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.policy import default as default_policy
-from typing import cast
-
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from connectors.email import EmailGateway
 
@@ -53,30 +47,3 @@ def send(
         if login:
             client.login(USERNAME, password)
         return client.sendmail(sender, to, data)
-
-
-@dataclass
-class CapturingRelay:
-    """An aiosmtpd handler standing in for the outbound relay; keeps what it is given."""
-
-    port: int = 0
-    envelopes: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(
-            (str(envelope.mail_from), list(envelope.rcpt_tos), envelope.original_content or b"")
-        )
-        return "250 OK"
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        return [
-            cast(EmailMessage, message_from_bytes(data, policy=default_policy))
-            for _, _, data in self.envelopes
-        ]
-
-    @staticmethod
-    def body(message: EmailMessage) -> str:
-        part = message.get_body(("plain",))
-        assert part is not None
-        return str(part.get_content()).replace("\r\n", "\n")

@@ -20,7 +20,7 @@ from hub.ids import new_id
 from hub.models import Account, User
 from hub.models.ledger import BillingNotice
 from hub.services import Services, build_services
-from tests.hub.email_fixtures import CapturingRelay
+from tests.fakes.smtp_relay import CapturingRelay
 
 D = Decimal
 BILLING = "compta@garage-martin.fr"

@@ -25,13 +25,13 @@ from hub.email.wiring import make_directory
 from hub.ids import new_id
 from hub.models import Account, InboundMessage, Message, OptOut, utcnow
 from hub.services import Services, build_services
+from tests.fakes.smtp_relay import CapturingRelay
 from tests.hub.conftest import UNIT_PRICE, make_account, seed_prices
 from tests.hub.email_fixtures import (
     BOB,
     DOMAIN,
     PASSWORD,
     USERNAME,
-    CapturingRelay,
     email,
     send,
 )

@@ -6,19 +6,17 @@ import smtplib
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from email import message_from_bytes
+from dataclasses import replace
 from email.message import EmailMessage
-from email.policy import default as default_policy
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from connectors.base import SmsRequest, SubmitResult
 from connectors.email import EmailGateway, EmailSettings, InMemoryDirectory, RelaySettings
 from tests.connectors.email.mails import DOMAIN, GARAGE, OTHER, PASSWORD, USERNAME
+from tests.fakes.smtp_relay import CapturingRelay
 
 
 class RecordingSubmit:
@@ -54,32 +52,9 @@ class RecordingSubmit:
         return result
 
 
-@dataclass
-class CapturingRelay:
-    """An aiosmtpd server standing in for the outbound relay; keeps what it is given."""
-
-    port: int = 0
-    envelopes: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(
-            (str(envelope.mail_from), list(envelope.rcpt_tos), envelope.original_content or b"")
-        )
-        return "250 OK"
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        return [
-            cast(EmailMessage, message_from_bytes(data, policy=default_policy))
-            for _, _, data in self.envelopes
-        ]
-
-
 def body_of(message: EmailMessage) -> str:
     """The text of a notice."""
-    part = message.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content()).replace("\r\n", "\n")
+    return CapturingRelay.body(message)
 
 
 @pytest.fixture
