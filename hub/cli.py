@@ -23,7 +23,8 @@ from hub import accounts as accounts_mod
 from hub.api.shapes import account_to_dict
 from hub.calendars.cli import calendar_group
 from hub.cli_billing import register as register_billing
-from hub.config import Settings, load_settings
+from hub.config import Settings, ensure_secret_key, load_settings
+from hub.crypto import reencrypt_all, secret_box
 from hub.db import make_engine, make_sessionmaker, transaction, upgrade
 from hub.models import Account
 from hub.roles import ROLES, unavailable
@@ -288,6 +289,28 @@ def db_upgrade(data_dir: Path | None) -> None:
     settings = settings_for(data_dir)
     upgrade(settings.effective_database_url)
     click.echo("database is up to date")
+
+
+@main.group()
+def secrets() -> None:
+    """Secrets stored encrypted (OAuth tokens, callback and email secrets)."""
+
+
+@secrets.command("rotate")
+@data_dir_option
+def secrets_rotate(data_dir: Path | None) -> None:
+    """Re-encrypt every stored secret with the current secret key.
+
+    After changing SMSHUB_SECRET_KEY, put the former key in SMSHUB_PREVIOUS_SECRET_KEYS, run
+    this once, then the former key can be dropped.
+    """
+    settings = ensure_secret_key(settings_for(data_dir))
+    with transaction(open_sessions(settings)) as session:
+        try:
+            count = reencrypt_all(session, secret_box(settings))
+        except HubError as exc:
+            raise fail(exc) from None
+    click.echo(f"{count} stored secrets re-encrypted with the current key")
 
 
 register_billing(main)

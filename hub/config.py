@@ -42,6 +42,9 @@ class Settings:
     smsc_port: int = 2775
     # Secret for sessions and for encrypting secrets at rest; generated into data_dir if empty.
     secret_key: str = ""
+    # Former secret keys (comma separated), still accepted to decrypt stored secrets after the
+    # secret key was changed; `smshub secrets rotate` re-encrypts everything with the new one.
+    previous_secret_keys: str = ""
     default_region: str = "FR"
     default_currency: str = "EUR"
     # Long-SMS cap applied when an account sets none (RULES.md: 3 parts, at most 10).

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sms_core.errors import HubError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from hub.config import Settings
 
 _INFO = b"smshub secrets at rest v1"
 
@@ -47,10 +53,51 @@ class SecretBox:
         try:
             return self._box.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, ValueError) as exc:
-            raise SecretDecryptionError(
-                "a stored secret cannot be decrypted with the configured secret key"
-            ) from exc
+            raise _undecryptable() from exc
 
     def rotate(self, token: str) -> str:
         """Re-encrypt a stored token under the current key."""
-        return self._box.rotate(token.encode("ascii")).decode("ascii")
+        try:
+            return self._box.rotate(token.encode("ascii")).decode("ascii")
+        except (InvalidToken, ValueError) as exc:
+            raise _undecryptable() from exc
+
+
+def _undecryptable() -> SecretDecryptionError:
+    return SecretDecryptionError(
+        "a stored secret cannot be decrypted with the configured secret key (set "
+        "SMSHUB_PREVIOUS_SECRET_KEYS to the former key)")
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """The deployment's box: ``secret_key``, plus ``previous_secret_keys`` for decryption."""
+    previous = [key.strip() for key in settings.previous_secret_keys.split(",") if key.strip()]
+    return SecretBox(settings.secret_key, previous)
+
+
+ENCRYPTED_COLUMNS = (
+    ("callback_endpoints", "id", ("secret", "previous_secret")),
+    ("calendar_connections", "id", ("tokens",)),
+    ("calendar_authorizations", "state", ("flow",)),
+    ("calendars", "id", ("push_secret",)),
+    ("email_accounts", "account_id", ("secret_encrypted",)),
+)
+"""Every column holding a SecretBox token: (table, key column, encrypted columns)."""
+
+
+def reencrypt_all(session: Session, box: SecretBox) -> int:
+    """Re-encrypt every stored secret under the box's current key (after a key change, so the
+    former keys can be dropped); returns how many values were rewritten."""
+    from sqlalchemy import text
+
+    rewritten = 0
+    for table, key, columns in ENCRYPTED_COLUMNS:
+        for column in columns:
+            rows = session.execute(text(
+                f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL")).all()
+            for row_key, token in rows:
+                session.execute(
+                    text(f"UPDATE {table} SET {column} = :token WHERE {key} = :key"),
+                    {"token": box.rotate(token), "key": row_key})
+                rewritten += 1
+    return rewritten

@@ -17,7 +17,7 @@ from hub.api.auth import require_api_key
 from hub.api.context import services, unit_of_work
 from hub.api.openapi import ApiPart, operation, path_param, problems, ref, reply
 from hub.api.validation import validated_body
-from hub.crypto import SecretBox
+from hub.crypto import secret_box
 from hub.email import config
 from hub.email.wiring import email_settings
 
@@ -102,7 +102,7 @@ def put_email(account_id: str) -> ResponseReturnValue:
 @require_api_key
 def rotate_email_secret(account_id: str) -> ResponseReturnValue:
     """A new address secret, shown only in this answer; the previous one stops working."""
-    box = SecretBox(services().settings.secret_key)
+    box = secret_box(services().settings)
     with unit_of_work() as session:
         secret = config.rotate_secret(session, target(session, account_id), box)
     return {"secret": secret, "example_address": f"0612345678.{secret}@{_domain()}"}, 201

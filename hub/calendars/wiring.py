@@ -23,7 +23,7 @@ from connectors.calendar import CalendarConnector, CalendarSettings
 from hub import connector_events, ledger, pipeline, plans, states
 from hub.calendars import replan
 from hub.calendars.store import DatabaseStore
-from hub.crypto import SecretBox
+from hub.crypto import SecretBox, secret_box
 from hub.db import transaction
 from hub.models import Message
 from hub.services import Services
@@ -136,12 +136,12 @@ def make_plan_check(services: Services) -> Callable[[str, int], bool]:
 
 
 def build_store(services: Services) -> DatabaseStore:
-    return DatabaseStore(services.sessions, SecretBox(services.settings.secret_key))
+    return DatabaseStore(services.sessions, secret_box(services.settings))
 
 
 def build_connector(services: Services, **overrides: Any) -> CalendarConnector:
     """The connector for both providers; ``overrides`` (clock, session) serve tests."""
-    box = SecretBox(services.settings.secret_key)
+    box = secret_box(services.settings)
     options: dict[str, Any] = {
         "store": DatabaseStore(services.sessions, box),
         "submit": make_submit(services),

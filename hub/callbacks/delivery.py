@@ -24,7 +24,7 @@ from sqlalchemy import insert
 from hub import fanout
 from hub.callbacks import endpoints
 from hub.callbacks.store import DbCallbackStore
-from hub.crypto import SecretBox
+from hub.crypto import secret_box
 from hub.db import transaction
 from hub.models import CallbackAttempt, CallbackEvent
 from hub.services import Services
@@ -75,7 +75,7 @@ class Deliverer:
         settings = self.services.settings
         self.store = DbCallbackStore(self.services.sessions)
         self.queue = CallbackQueue(self.store, policy=self.policy, clock=self.clock, rng=self.rng)
-        self.box = SecretBox(settings.secret_key)
+        self.box = secret_box(settings)
         if self.http is None:
             self.http = safe_session(allow_http=settings.callback_allow_http,
                                      allowlist=endpoints.allowlist(settings))

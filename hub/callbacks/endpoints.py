@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.config import Settings
-from hub.crypto import SecretBox
+from hub.crypto import SecretBox, secret_box
 from hub.ids import new_id
 from hub.models import Account, CallbackEndpoint, utcnow
 from sms_core.errors import HubError
@@ -103,7 +103,7 @@ def set_url(session: Session, settings: Settings, account: Account,
     both come here, so the two can never disagree."""
     if url is not None:
         checked_url(settings, url, field=field)
-    endpoint, secret = ensure(session, SecretBox(settings.secret_key), account.id)
+    endpoint, secret = ensure(session, secret_box(settings), account.id)
     endpoint.url = url
     row = session.get(Account, account.id)
     if row is not None:
@@ -118,7 +118,7 @@ def rotate(session: Session, settings: Settings, account_id: str,
            now: datetime | None = None) -> tuple[CallbackEndpoint, str]:
     """A new secret; the current one keeps signing until the grace period ends."""
     now = now or utcnow()
-    box = SecretBox(settings.secret_key)
+    box = secret_box(settings)
     endpoint, created = ensure(session, box, account_id)
     if created is not None:
         return endpoint, created

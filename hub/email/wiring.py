@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from connectors.base import SmsRequest, SubmitFn, SubmitResult
 from connectors.email import EmailGateway, EmailSettings, RelaySettings
 from hub import pipeline
-from hub.crypto import SecretBox
+from hub.crypto import secret_box
 from hub.email.directory import DatabaseDirectory
 from hub.services import Services
 
@@ -47,7 +47,7 @@ def email_settings(services: Services) -> EmailSettings:
 
 
 def make_directory(services: Services) -> DatabaseDirectory:
-    return DatabaseDirectory(services.sessions, SecretBox(services.settings.secret_key),
+    return DatabaseDirectory(services.sessions, secret_box(services.settings),
                              services.settings.max_parts)
 
 
