@@ -1,5 +1,5 @@
-"""Billing commands: ``smshub credits add``, ``smshub prices import|export``,
-``smshub statement``, ``smshub ledger expire|verify``.
+"""Billing commands: ``smshub credits add|limit|threshold``, ``smshub prices import|export``,
+``smshub statement``, ``smshub ledger expire|verify``, ``smshub plan subscribe|show|cancel``.
 
 They work on the database the settings name (the embedded SQLite one is migrated first), each
 in one transaction, and report billing errors as ``message (code)`` with exit status 1.
@@ -19,7 +19,7 @@ import click
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from hub import ledger, statements
+from hub import ledger, plans, statements
 from hub.config import load_settings
 from hub.db import make_engine, make_sessionmaker, transaction, upgrade
 from hub.models import Account
@@ -158,7 +158,70 @@ def ledger_verify(data_dir: Path | None) -> None:
     click.echo("every balance matches its ledger")
 
 
-COMMANDS = (credits, prices, statement, ledger_group)
+@click.group("plan")
+def plan_group() -> None:
+    """Appointment-reminder plans (SOLO, BUSINESS, ENTERPRISE)."""
+
+
+def _show_plan(document: dict[str, Any]) -> None:
+    if document["plan"] is None:
+        click.echo(f"{document['account_id']}: no plan "
+                   f"({document['calendars_used']} calendars selected)")
+        return
+    click.echo(f"{document['account_id']}: {document['plan']} {document['cycle']} "
+               f"({document['status']}), {document['fee']} {document['currency']} per period; "
+               f"calendars {document['calendars_used']}/{document['calendars_allowed']}")
+    click.echo(f"trial until {document['trial_ends_at']}; period "
+               f"{document['period_start']} to {document['period_end']}")
+
+
+@plan_group.command("subscribe")
+@_data_dir
+@click.argument("account")
+@click.argument("plan", type=click.Choice(["SOLO", "BUSINESS", "ENTERPRISE"],
+                                          case_sensitive=False))
+@click.option("--cycle", type=click.Choice(["monthly", "annual"]), default=None,
+              help="Billing cycle (monthly for a new subscription; unchanged otherwise).")
+def plan_subscribe(data_dir: Path | None, account: str, plan: str, cycle: str | None) -> None:
+    """Subscribe ACCOUNT to PLAN (30-day trial the first time) or move it to PLAN."""
+    with _session(data_dir) as session:
+        target = _account(session, account)
+        current = plans.subscription(session, target)
+        chosen = cycle or (current.cycle if current is not None else "monthly")
+        _, extra, created = plans.choose(session, target, plan, chosen)
+        document = plans.describe(session, target)
+    click.echo(("subscribed" if created else "changed") +
+               (f"; pro-rata {extra} EUR on the next invoice" if extra else ""))
+    _show_plan(document)
+
+
+@plan_group.command("show")
+@_data_dir
+@click.argument("account")
+@click.option("--json", "as_json", is_flag=True, help="Print the subscription as JSON.")
+def plan_show(data_dir: Path | None, account: str, as_json: bool) -> None:
+    """The plan ACCOUNT pays for (a sub-account shows its parent's)."""
+    with _session(data_dir) as session:
+        document = plans.describe(session, _account(session, account))
+    if as_json:
+        click.echo(json.dumps(document, sort_keys=True))
+    else:
+        _show_plan(document)
+
+
+@plan_group.command("cancel")
+@_data_dir
+@click.argument("account")
+def plan_cancel(data_dir: Path | None, account: str) -> None:
+    """Cancel the plan of ACCOUNT (no refund of the current period)."""
+    with _session(data_dir) as session:
+        target = _account(session, account)
+        plans.cancel(session, plans.paying_account(session, target))
+        document = plans.describe(session, target)
+    _show_plan(document)
+
+
+COMMANDS = (credits, prices, statement, ledger_group, plan_group)
 
 
 def register(group: click.Group) -> None:

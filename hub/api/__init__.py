@@ -28,6 +28,7 @@ def api_parts() -> list[ApiPart]:
         messages,
         openapi,
         optouts,
+        subscription,
     )
 
     return [
@@ -35,6 +36,7 @@ def api_parts() -> list[ApiPart]:
         campaigns.PART,
         balance.PART,
         billing.PART,
+        subscription.PART,
         optouts.PART,
         accounts.PART,
         email.PART,
