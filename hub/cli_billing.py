@@ -141,7 +141,7 @@ def ledger_group() -> None:
 @ledger_group.command("expire")
 @_data_dir
 def ledger_expire(data_dir: Path | None) -> None:
-    """Expire the unspent credit of packs past their validity (run it daily)."""
+    """Expire the unspent credit of packs past their validity now (the scheduler does it hourly)."""
     with _session(data_dir) as session:
         total = ledger.expire_packs(session, datetime.now(UTC))
     click.echo(f"expired {total}")

@@ -8,7 +8,9 @@ One :func:`sweep` pass
    Redis flushed),
 3. closes what outlived the 24 h validity (RULES.md § Delivery): submitted without a final
    receipt → ``expired`` (charged: the operator accepted it); still not submitted →
-   ``failed`` ``validity_elapsed`` and refunded (the platform could not send).
+   ``failed`` ``validity_elapsed`` and refunded (the platform could not send),
+4. expires the unspent credit of packs past their validity (:func:`expire_packs_due`), at most
+   once per :data:`EXPIRY_INTERVAL` for the whole cluster.
 
 Run it in a loop (:func:`sweep_forever`) next to the workers; several sweepers are harmless: every
 move is a conditional update and re-enqueueing skips ids that a live job holds.
@@ -22,11 +24,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import Row, or_, select, update
 from sqlalchemy.orm import Session
 
-from hub import notifications, queues, states
+from hub import ledger, notifications, queues, states
 from hub.calendars import jobs as calendar_jobs
 from hub.callbacks import delivery
 from hub.db import transaction
@@ -46,6 +49,14 @@ HEARTBEAT_PREFIX = "smshub:alive:"
 """Redis key prefix of dispatcher heartbeats (``<prefix><rq worker name>``), written by the
 dispatcher runtime and read here to tell live started jobs from dead ones."""
 
+EXPIRY_INTERVAL = timedelta(hours=1)
+"""How often pack expiry runs: once per interval per cluster (a Redis mark), or per process
+without Redis."""
+EXPIRY_MARK = "smshub:billing:expire-packs"
+"""Redis key set (``NX``, expiring after :data:`EXPIRY_INTERVAL`) by the scheduler that runs it."""
+_last_expiry: dict[int, datetime] = {}
+"""Without Redis: when this process last expired packs, per services object."""
+
 
 @dataclass(frozen=True)
 class SweepReport:
@@ -53,6 +64,7 @@ class SweepReport:
     requeued: int = 0
     expired: int = 0
     abandoned: int = 0
+    credit_expired: Decimal = Decimal(0)
 
 
 def sweep(services: Services, now: datetime | None = None) -> SweepReport:
@@ -61,9 +73,34 @@ def sweep(services: Services, now: datetime | None = None) -> SweepReport:
     promoted = promote_due(services, now=now)
     requeued = requeue_stale(services, now)
     expired, abandoned = close_elapsed(services, now)
+    credit_expired = expire_packs_due(services, now)
     delivery.kick(services)  # restarts the callback delivery chain if Redis lost it
     notifications.kick(services)  # billing emails (low balance) recorded since the last pass
-    return SweepReport(promoted, requeued, expired, abandoned)
+    return SweepReport(promoted, requeued, expired, abandoned, credit_expired)
+
+
+def expire_packs_due(services: Services, now: datetime) -> Decimal:
+    """Run :func:`hub.ledger.expire_packs` if it did not run in the last hour; the credit it
+    expired. One ``expiry`` ledger entry per pack, and a pack is expired only once (its
+    remaining credit goes to zero), so a repeated run writes nothing more."""
+    if services.redis is not None:
+        if not services.redis.set(EXPIRY_MARK, "1", nx=True,
+                                  ex=int(EXPIRY_INTERVAL.total_seconds())):
+            return Decimal(0)
+    else:
+        last = _last_expiry.get(id(services))
+        if last is not None and now - last < EXPIRY_INTERVAL:
+            return Decimal(0)
+        _last_expiry[id(services)] = now
+    try:
+        with transaction(services.sessions) as session:
+            return ledger.expire_packs(session, now)
+    except Exception:
+        if services.redis is not None:
+            services.redis.delete(EXPIRY_MARK)  # the next sweep tries again
+        else:
+            _last_expiry.pop(id(services), None)
+        raise
 
 
 def promote_due(services: Services, *, ids: Sequence[str] | None = None,

@@ -73,3 +73,53 @@ def test_validity_elapsed_expires_or_fails_and_refunds(services: Services,
         assert failed is not None and (failed.status, failed.reason) == (
             "failed", "validity_elapsed")
         assert ledger.balance(session, account.id) == Decimal(100) - UNIT_PRICE
+
+
+def test_the_sweep_expires_packs_once_after_their_validity(services: Services,
+                                                           account: Account) -> None:
+    from hub.models import LedgerEntry, Pack
+
+    bought = utcnow()
+    with transaction(services.sessions) as session:
+        pack = ledger.purchase(session, account, Decimal("3"), reference="old pack",
+                               expires_at=bought + timedelta(days=2), now=bought)
+        pack_id = pack.id
+    assert services.redis is not None
+    services.redis.delete(sweeper.EXPIRY_MARK)
+
+    def expiries() -> list[tuple[Decimal, int | None]]:
+        with services.sessions() as session:
+            return [(e.amount, e.pack_id) for e in session.scalars(
+                select(LedgerEntry).where(LedgerEntry.kind == "expiry",
+                                          LedgerEntry.account_id == account.id))]
+
+    assert sweeper.sweep(services, bought + timedelta(days=1)).credit_expired == 0
+    assert expiries() == [], "not expired before its date"
+    services.redis.delete(sweeper.EXPIRY_MARK)  # the hour since that run has passed
+    after = bought + timedelta(days=3)
+    report = sweeper.sweep(services, after)
+    assert report.credit_expired == Decimal("3")
+    assert sweeper.sweep(services, after + timedelta(minutes=5)).credit_expired == 0
+    services.redis.delete(sweeper.EXPIRY_MARK)
+    assert sweeper.sweep(services, after + timedelta(hours=2)).credit_expired == 0
+    assert expiries() == [(Decimal("-3"), pack_id)]
+    with services.sessions() as session:
+        found = session.get(Pack, pack_id)
+        assert found is not None and found.remaining == 0
+        assert ledger.verify(session, account)
+
+
+def test_pack_expiry_runs_at_most_once_an_hour_per_cluster(services: Services,
+                                                           account: Account) -> None:
+    assert services.redis is not None
+    services.redis.delete(sweeper.EXPIRY_MARK)
+    now = utcnow()
+    sweeper.sweep(services, now)
+    ttl = services.redis.ttl(sweeper.EXPIRY_MARK)
+    assert 3500 < ttl <= 3600
+    with transaction(services.sessions) as session:
+        ledger.purchase(session, account, Decimal("2"), reference="short pack",
+                        expires_at=now - timedelta(seconds=1), now=now - timedelta(days=1))
+    assert sweeper.sweep(services, now).credit_expired == 0, "waits for the mark to expire"
+    services.redis.delete(sweeper.EXPIRY_MARK)
+    assert sweeper.sweep(services, now).credit_expired == Decimal("2")
