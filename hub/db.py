@@ -5,10 +5,22 @@ one file; writers take the lock up front (``BEGIN IMMEDIATE``) so that two trans
 both read a balance and then fail to upgrade their lock. Read-only work uses :func:`reading`,
 which begins a deferred transaction: in WAL mode it reads a snapshot without ever taking the
 write lock, so polling the API or loading a batch never makes a writer wait.
+
+SQLite's own busy handler is not fair: a connection waiting for the write lock sleeps with a
+growing back-off (up to 100 ms between tries), so a writer that commits and begins again at
+once (a campaign job) can keep a single alert waiting for seconds. For a database file, write
+transactions therefore first take a writer gate (:class:`WriterGate`, an ``flock`` on
+``<file>.writer``) with short, capped tries; the holder releases it right after its commit or
+rollback, so a waiter gets in within a couple of milliseconds. Every DBAPI connection has its
+own descriptor, so threads of one process exclude each other as processes do.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,28 +28,106 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 READ_ONLY = "smshub_read_only"
 """Execution option marking a connection whose transaction only reads (see :func:`reading`)."""
 
+LOCK_TIMEOUT = 30.0
+"""Seconds a writer waits for SQLite's write lock (busy timeout) and for the writer gate."""
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+GATE_FIRST_WAIT = 0.0002
+GATE_MAX_WAIT = 0.002
+"""The writer gate's tries: the first pause, doubled up to this cap (seconds)."""
+
+_GATE = "smshub_writer_gate"
+"""Key of a connection's gate state in its pool record's ``info``."""
+
+
+def make_engine(url: str, *, lock_timeout: float = LOCK_TIMEOUT, **kwargs: Any) -> Engine:
     """An engine with the per-backend settings smshub relies on."""
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        database = make_url(url).database
+        on_disk = bool(database) and database != ":memory:" and not str(database).startswith(
+            "file:")
+        if on_disk:
+            Path(str(database)).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+            url, connect_args={"timeout": lock_timeout, "check_same_thread": False}, **kwargs
         )
-        _tune_sqlite(engine)
+        gate = WriterGate(f"{database}.writer", lock_timeout) if on_disk else None
+        _tune_sqlite(engine, gate, lock_timeout)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def _tune_sqlite(engine: Engine) -> None:
+class WriterGate:
+    """An inter-process, first-come-mostly-first-served gate in front of SQLite's write lock.
+
+    ``acquire(info)`` takes an exclusive ``flock`` on the gate file through the descriptor kept
+    in ``info`` (one per DBAPI connection), trying without blocking and pausing
+    :data:`GATE_FIRST_WAIT` doubled up to :data:`GATE_MAX_WAIT` between tries; past
+    ``timeout`` seconds it raises ``OperationalError`` (never an unbounded wait, even for a
+    thread that opens a second write transaction while its first one holds the gate).
+    """
+
+    def __init__(self, path: str, timeout: float = LOCK_TIMEOUT) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def acquire(self, info: dict[str, Any]) -> None:
+        state = info.get(_GATE)
+        if state is None:
+            state = info[_GATE] = {"fd": os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600),
+                                   "held": False}
+        if state["held"]:
+            return
+        fd = state["fd"]
+        deadline = time.monotonic() + self.timeout
+        wait = GATE_FIRST_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OperationalError(
+                        "BEGIN IMMEDIATE", None,
+                        sqlite3.OperationalError(
+                            f"database is locked: no write turn within {self.timeout:g} s "
+                            f"(writer gate {self.path})"),
+                    ) from None
+                time.sleep(wait)
+                wait = min(wait * 2, GATE_MAX_WAIT)
+                continue
+            state["held"] = True
+            return
+
+    @staticmethod
+    def release(info: dict[str, Any]) -> None:
+        state = info.get(_GATE)
+        if state is not None and state["held"]:
+            state["held"] = False
+            fcntl.flock(state["fd"], fcntl.LOCK_UN)
+
+    @staticmethod
+    def held(info: dict[str, Any]) -> bool:
+        state = info.get(_GATE)
+        return bool(state and state["held"])
+
+    @staticmethod
+    def forget(info: dict[str, Any]) -> None:
+        """Close the connection's descriptor (which also releases the gate)."""
+        state = info.pop(_GATE, None)
+        if state is not None:
+            os.close(state["fd"])
+
+
+def _tune_sqlite(engine: Engine, gate: WriterGate | None, lock_timeout: float) -> None:
+    busy_ms = int(lock_timeout * 1000)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN
@@ -45,13 +135,62 @@ def _tune_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN DEFERRED")
+            return
+        if gate is None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        info = conn.connection.info
+        gate.acquire(info)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            gate.release(info)
+            raise
+
+    if gate is None:
+        return
+
+    # SQLAlchemy fires "commit" and "rollback" just before it asks the driver to end the
+    # transaction: end it here first, so that the gate opens only once the write lock is free
+    # (the driver's own commit or rollback that follows finds no transaction and does nothing).
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Any) -> None:
+        if not conn.invalidated:  # an invalidated connection gave its gate back already
+            _end(conn.connection.dbapi_connection, conn.connection.info, "commit")
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: Any) -> None:
+        if not conn.invalidated:
+            _end(conn.connection.dbapi_connection, conn.connection.info, "rollback")
+
+    @event.listens_for(engine.pool, "reset")
+    def _on_reset(dbapi_conn: Any, record: Any, _state: Any) -> None:
+        _end(dbapi_conn, record.info, "rollback")
+
+    @event.listens_for(engine.pool, "invalidate")
+    def _on_invalidate(_dbapi_conn: Any, record: Any, *_: Any) -> None:
+        WriterGate.forget(record.info)
+
+    @event.listens_for(engine.pool, "close")
+    def _on_close(_dbapi_conn: Any, record: Any) -> None:
+        WriterGate.forget(record.info)
+
+
+def _end(dbapi_conn: Any, info: dict[str, Any], how: str) -> None:
+    if not WriterGate.held(info):
+        return
+    try:
+        if dbapi_conn is not None:
+            getattr(dbapi_conn, how)()
+    finally:
+        WriterGate.release(info)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

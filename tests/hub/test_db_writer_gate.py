@@ -1,0 +1,190 @@
+"""The SQLite writer gate: write transactions take turns, a waiter gets in at once, no hang."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from hub.db import make_engine, make_sessionmaker, reading, transaction
+
+
+def _engine(path: Path, **kwargs: float) -> Engine:
+    engine = make_engine(f"sqlite:///{path}", **kwargs)  # type: ignore[arg-type]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS log (who TEXT, what TEXT, at REAL)")
+    return engine
+
+
+def _gate_held_elsewhere(path: Path) -> bool:
+    import fcntl
+    import os
+
+    fd = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_a_write_transaction_holds_the_gate_until_it_ends(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "db.sqlite3")
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        session.execute(text("INSERT INTO log VALUES ('a', 'w', 0)"))
+        assert _gate_held_elsewhere(tmp_path / "db.sqlite3")
+    assert not _gate_held_elsewhere(tmp_path / "db.sqlite3")
+    with pytest.raises(RuntimeError), transaction(sessions) as session:
+        session.execute(text("INSERT INTO log VALUES ('b', 'w', 0)"))
+        raise RuntimeError("rolled back")
+    assert not _gate_held_elsewhere(tmp_path / "db.sqlite3")
+    with sessions() as session:  # a session closed without commit rolls back too
+        session.execute(text("INSERT INTO log VALUES ('c', 'w', 0)"))
+        assert _gate_held_elsewhere(tmp_path / "db.sqlite3")
+    assert not _gate_held_elsewhere(tmp_path / "db.sqlite3")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT who FROM log").scalars().all() == ["a"]
+    engine.dispose()
+
+
+def test_reads_do_not_take_the_gate(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "db.sqlite3")
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as writer:
+        writer.execute(text("INSERT INTO log VALUES ('a', 'w', 0)"))
+        started = time.monotonic()
+        with reading(sessions) as session:
+            assert session.execute(text("SELECT count(*) FROM log")).scalar() == 0
+        assert time.monotonic() - started < 0.5
+    engine.dispose()
+
+
+def test_threads_take_turns_and_a_waiter_gets_in_right_after_the_release(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "db.sqlite3")
+    sessions = make_sessionmaker(engine)
+    inside: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+    waits: list[float] = []
+    released = threading.Event()
+
+    def hog() -> None:
+        for _ in range(30):  # like a campaign job: rests a few ms between its transactions
+            with transaction(sessions) as session:
+                session.execute(text("INSERT INTO log VALUES ('hog', 'w', 0)"))
+                time.sleep(0.01)
+            released.set()
+            time.sleep(0.005)
+
+    def alert(n: int) -> None:
+        released.wait()
+        asked = time.monotonic()
+        with transaction(sessions) as session:
+            session.execute(text("INSERT INTO log VALUES (:who, 'w', 0)"), {"who": f"a{n}"})
+            got = time.monotonic()  # the first statement began the transaction
+            inside.append(f"alert{n}")
+            if len(inside) > 1:
+                overlaps.append(tuple(inside))
+            time.sleep(0.002)
+            inside.remove(f"alert{n}")
+        waits.append(got - asked)
+
+    threads = [threading.Thread(target=hog)] + [
+        threading.Thread(target=alert, args=(n,)) for n in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not overlaps
+    assert len(waits) == 5
+    # each alert waits for at most the hog's current 10 ms transaction plus the ones of the
+    # alerts ahead of it, never the hog's whole run of 30 transactions
+    assert max(waits) < 0.2, waits
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM log").scalar() == 35
+    engine.dispose()
+
+
+def _writer(path: str, who: str, rounds: int) -> None:
+    engine = make_engine(f"sqlite:///{path}")
+    sessions = make_sessionmaker(engine)
+    for _ in range(rounds):
+        with transaction(sessions) as session:
+            session.execute(text("SELECT 1"))  # begins the write transaction
+            session.execute(text("INSERT INTO log VALUES (:who, 'begin', :at)"),
+                            {"who": who, "at": time.time()})
+            time.sleep(0.003)
+            session.execute(text("INSERT INTO log VALUES (:who, 'end', :at)"),
+                            {"who": who, "at": time.time()})
+    engine.dispose()
+
+
+def test_processes_never_overlap_their_write_sections(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    _engine(path).dispose()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(path), f"p{n}", 15)) for n in range(3)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+        assert proc.exitcode == 0
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT who, what, at FROM log ORDER BY rowid").all()
+    engine.dispose()
+    assert len(rows) == 90
+    for first, second in zip(rows[0::2], rows[1::2], strict=True):
+        assert (first.who, first.what, second.who, second.what) == (
+            first.who, "begin", first.who, "end")  # each section is whole, in commit order
+    sections = sorted((b.at, e.at) for b, e in zip(rows[0::2], rows[1::2], strict=True))
+    for (_, end), (begin, _) in itertools.pairwise(sections):
+        assert begin >= end  # no write section started before the previous one ended
+
+
+def test_a_second_write_transaction_in_the_same_thread_times_out(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "db.sqlite3", lock_timeout=0.3)
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as outer:
+        outer.execute(text("INSERT INTO log VALUES ('a', 'w', 0)"))
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="database is locked"), \
+                transaction(sessions) as inner:
+            inner.execute(text("INSERT INTO log VALUES ('b', 'w', 0)"))
+        assert 0.3 <= time.monotonic() - started < 3
+    with engine.connect() as conn:  # the outer one committed; the gate is free again
+        assert conn.exec_driver_sql("SELECT who FROM log").scalars().all() == ["a"]
+    with transaction(sessions) as session:
+        session.execute(text("INSERT INTO log VALUES ('c', 'w', 0)"))
+    engine.dispose()
+
+
+def test_an_invalidated_connection_gives_the_gate_back(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "db.sqlite3")
+    conn = engine.connect()
+    conn.begin()
+    conn.exec_driver_sql("INSERT INTO log VALUES ('a', 'w', 0)")
+    assert _gate_held_elsewhere(tmp_path / "db.sqlite3")
+    conn.invalidate()
+    assert not _gate_held_elsewhere(tmp_path / "db.sqlite3")
+    conn.rollback()
+    conn.close()
+    with engine.begin() as again:
+        again.exec_driver_sql("INSERT INTO log VALUES ('b', 'w', 0)")
+    engine.dispose()
+
+
+def test_memory_databases_have_no_gate() -> None:
+    engine = make_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    engine.dispose()
