@@ -309,6 +309,29 @@ def _timezone(value: Any, _region: str) -> str:
     return str(value)
 
 
+_BILLING_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+
+
+def valid_email(value: Any) -> str | None:
+    """``value`` as a plain address (``name@domain.tld``, at most 254 characters), else None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if len(text) > 254 or not _BILLING_EMAIL.match(text):
+        return None
+    return text
+
+
+def _billing_email(value: Any, _region: str) -> str:
+    found = valid_email(value)
+    if found is None:
+        raise InvalidSettingError("billing_email is one email address (name@domain)",
+                                  field="billing_email")
+    return found
+
+
 SETTINGS: dict[str, Any] = {
     "default_sender": _sender,
     "transliterate": _bool("transliterate"),
@@ -317,6 +340,7 @@ SETTINGS: dict[str, Any] = {
     "callback_url": _callback_url,
     "region": _country,
     "timezone": _timezone,
+    "billing_email": _billing_email,
 }
 """Every per-account setting and its validator (which returns the normalised value)."""
 

@@ -13,16 +13,15 @@ Without Redis, :func:`kick` sends in-line. A failed send is retried with a growi
 (:data:`MAX_ATTEMPTS` at most); a crash between the send and the ``sent_at`` update can send
 twice — a repeated alert is better than a missing one.
 
-Who receives it: the account setting ``billing_email`` (validated here, registered with the
-account settings), else the emails of the account's dashboard users. The mail goes through the
-outbound relay the email connector uses (``SMSHUB_EMAIL_RELAY_*``), from
+Who receives it: the account setting ``billing_email`` (declared and validated with the other
+account settings in :mod:`hub.accounts`), else the emails of the account's dashboard users.
+The mail goes through the outbound relay the email connector uses (``SMSHUB_EMAIL_RELAY_*``), from
 ``SMSHUB_EMAIL_FEEDBACK_FROM`` or ``billing@<SMSHUB_EMAIL_DOMAIN>``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,32 +58,10 @@ LEASE = timedelta(minutes=5)
 """A claimed notice is invisible to other senders this long (a crashed sender's comes back)."""
 MAX_RECIPIENTS = 5
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
 
-# --- the billing_email account setting --------------------------------------------------------
-
-def valid_email(value: Any) -> str | None:
-    """``value`` as a plain address (``name@domain.tld``, at most 254 characters), else None."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if len(text) > 254 or not _EMAIL.match(text):
-        return None
-    return text
-
-
-def _billing_email(value: Any, _region: str) -> str:
-    found = valid_email(value)
-    if found is None:
-        raise accounts.InvalidSettingError("billing_email is one email address (name@domain)",
-                                           field="billing_email")
-    return found
-
-
-accounts.SETTINGS.setdefault("billing_email", _billing_email)
-"""Registered here so that the settings API validates it like the account's other settings."""
+valid_email = accounts.valid_email
+"""The ``billing_email`` setting's check (declared with the other settings in hub.accounts)."""
 
 
 def recipients(session: Session, account_id: str) -> list[str]:

@@ -28,6 +28,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "callback_url": {"type": ["string", "null"], "format": "uri", "maxLength": 2000},
         "region": {"type": ["string", "null"], "pattern": "^[A-Za-z]{2}$"},
         "timezone": {"type": ["string", "null"], "maxLength": 64},
+        "billing_email": {"type": ["string", "null"], "maxLength": 254},
     },
 }
 """Per-account settings; in a PATCH, ``null`` removes a setting (back to the default)."""

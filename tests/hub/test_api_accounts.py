@@ -118,3 +118,35 @@ def test_bad_key_requests_create_nothing(app: Flask, payload: dict[str, Any], co
     assert response.status_code == 422
     assert response.json is not None and response.json["code"] == code
     assert (count(app, ApiKey), count(app, Account)) == before
+
+
+def test_billing_email_is_patched_read_and_removed(app: Flask) -> None:
+    _, key = new_account(app)
+    client = app.test_client()
+    set_ = client.patch("/api/v1/accounts/me/settings",
+                        json={"billing_email": " compta@garage-martin.fr "}, headers=auth(key))
+    assert set_.status_code == 200, set_.json
+    assert set_.json is not None and set_.json["billing_email"] == "compta@garage-martin.fr"
+    shown = client.get("/api/v1/accounts/me/settings", headers=auth(key)).json
+    assert shown is not None and shown["billing_email"] == "compta@garage-martin.fr"
+    bad = client.patch("/api/v1/accounts/me/settings", json={"billing_email": "not-an-email"},
+                       headers=auth(key))
+    assert bad.status_code == 422 and bad.json is not None
+    assert (bad.json["code"], bad.json["field"]) == ("invalid_setting", "billing_email")
+    removed = client.patch("/api/v1/accounts/me/settings", json={"billing_email": None},
+                           headers=auth(key))
+    assert removed.json is not None and "billing_email" not in removed.json
+
+
+def test_billing_email_is_a_setting_without_the_notifications_module() -> None:
+    """The web process never imports hub.notifications: the setting must not depend on it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from hub import accounts; "
+            "assert 'hub.notifications' not in sys.modules, 'imported'; "
+            "print(accounts.validate_settings({'billing_email': 'a@b.fr'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{'billing_email': 'a@b.fr'}"
