@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,6 +84,45 @@ def credits_add(data_dir: Path | None, account: str, amount: str, reference: str
         left = ledger.balance(session, target)
     click.echo(f"added {pack.amount} {target.currency} to {target.id} "
                f"(valid until {pack.expires_at:%Y-%m-%d}); balance {left}")
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+def _paying(target: Account) -> Account:
+    if target.parent_id is not None:
+        raise click.ClickException(f"{target.id} spends the credits of {target.parent_id}: "
+                                   "set it on that account")
+    return target
+
+
+@credits.command("limit")
+@_data_dir
+@click.argument("account")
+@click.argument("amount")
+def credits_limit(data_dir: Path | None, account: str, amount: str) -> None:
+    """Let ACCOUNT spend down to -AMOUNT (post-paid, invoiced monthly); 0 makes it prepaid."""
+    with _session(data_dir) as session:
+        target = _paying(_account(session, account))
+        ledger.set_credit_limit(session, target, money(amount, what="credit limit"))
+        spendable = ledger.spendable(session, target)
+    click.echo(f"credit limit of {target.id} set to {_plain(money(amount))} {target.currency}; "
+               f"spendable {_plain(spendable)}")
+
+
+@credits.command("threshold")
+@_data_dir
+@click.argument("account")
+@click.argument("amount", metavar="AMOUNT|none")
+def credits_threshold(data_dir: Path | None, account: str, amount: str) -> None:
+    """Email ACCOUNT once each time its credit falls below AMOUNT (``none``: never)."""
+    with _session(data_dir) as session:
+        value = None if amount.lower() == "none" else money(amount, what="threshold")
+        target = _paying(_account(session, account))
+        ledger.set_low_balance_threshold(session, target, value)
+    click.echo(f"low-balance threshold of {target.id} "
+               + ("removed" if value is None else f"set to {_plain(value)} {target.currency}"))
 
 
 @click.group()

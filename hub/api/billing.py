@@ -3,6 +3,11 @@
 ``GET /balance`` lives in :mod:`hub.api.balance`; this part adds the history behind it. A
 sub-account sees its parent's ledger entries that it spent itself, and the parent's statement.
 
+``GET /accounts/<id>/billing`` shows the paying account's credit limit (post-paid) and
+low-balance threshold to the account itself (a sub-account sees its parent's); ``PUT`` sets them,
+for administrators only, on a paying account (a sub-account has none of its own: 409
+``payer_only``).
+
 ``GET /ledger?format=csv`` is the downloadable consumption history (RULES.md § Billing): every
 entry between ``from`` and ``to``, oldest first, streamed in chunks of :data:`CSV_CHUNK` rows
 read one short transaction each, so that a year of history never sits in memory.
@@ -23,13 +28,15 @@ from sqlalchemy.orm import Session
 
 from hub import ledger, statements
 from hub.accounts import NotFoundError
+from hub.api import accounts as accounts_api
 from hub.api.auth import current_account, require_admin, require_api_key
 from hub.api.context import unit_of_work
 from hub.api.openapi import ApiPart, operation, path_param, problems, query_param, ref, reply
 from hub.api.problems import InvalidRequest
 from hub.api.validation import validated_body
-from hub.models import Account, LedgerEntry
+from hub.models import Account, Balance, LedgerEntry
 from hub.pricing import export_prices, import_prices
+from sms_core.errors import HubError
 
 blueprint = Blueprint("billing", __name__)
 
@@ -53,6 +60,28 @@ CREDITS_REQUEST: dict[str, Any] = {
         "currency": {"type": "string", "minLength": 3, "maxLength": 3},
         "reference": {"type": "string", "minLength": 1, "maxLength": 96},
         "policy": {"enum": ["fixed", "rolling"]},
+    },
+}
+BILLING_SETTINGS_REQUEST: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "minProperties": 1,
+    "properties": {
+        "credit_limit": {"type": "string", "pattern": r"^\d+(\.\d{1,6})?$",
+                         "description": "How far below zero the account may spend (0: prepaid)"},
+        "low_balance_threshold": {
+            "type": ["string", "null"], "pattern": r"^-?\d+(\.\d{1,6})?$",
+            "description": "Email the account once each time its credit falls below this "
+                           "(null: never)"},
+    },
+}
+BILLING_SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["account_id", "currency", "credit_limit", "low_balance_threshold", "balance",
+                 "spendable"],
+    "properties": {
+        "account_id": {"type": "string", "description": "The paying account"},
+        "currency": {"type": "string"}, "credit_limit": MONEY,
+        "low_balance_threshold": {"type": ["string", "null"], "pattern": MONEY["pattern"]},
+        "balance": MONEY, "spendable": MONEY,
     },
 }
 PAGE_MAX = 500
@@ -213,6 +242,52 @@ def _target(session: Session, account_id: str) -> Account:
     return found
 
 
+class PayerOnly(HubError):
+    code = "payer_only"
+    status = 409
+
+
+def _money(value: Any) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+def billing_settings(session: Session, account: Account) -> dict[str, Any]:
+    """The paying account's credit limit and low-balance threshold, with its balance."""
+    payer = account.billing_account_id
+    row = session.get(Balance, payer, populate_existing=True)
+    threshold = row.low_threshold if row is not None else None
+    return {"account_id": payer, "currency": account.currency,
+            "credit_limit": _money(row.credit_limit if row is not None else None),
+            "low_balance_threshold": None if threshold is None else _money(threshold),
+            "balance": _money(ledger.balance(session, payer)),
+            "spendable": _money(ledger.spendable(session, payer))}
+
+
+@blueprint.get("/accounts/<account_id>/billing")
+@require_api_key
+def get_billing_settings(account_id: str) -> ResponseReturnValue:
+    with unit_of_work() as session:
+        return billing_settings(session, accounts_api.target(session, account_id))
+
+
+@blueprint.put("/accounts/<account_id>/billing")
+@require_api_key
+def put_billing_settings(account_id: str) -> ResponseReturnValue:
+    """Set the credit limit and/or the low-balance threshold (administrators only)."""
+    require_admin()
+    body = validated_body(BILLING_SETTINGS_REQUEST)
+    with unit_of_work() as session:
+        account = accounts_api.target(session, account_id)
+        if account.parent_id is not None:
+            raise PayerOnly(f"{account.id} spends the credits of {account.parent_id}: set its "
+                            "credit limit and threshold there")
+        if "credit_limit" in body:
+            ledger.set_credit_limit(session, account, body["credit_limit"])
+        if "low_balance_threshold" in body:
+            ledger.set_low_balance_threshold(session, account, body["low_balance_threshold"])
+        return billing_settings(session, account)
+
+
 @blueprint.get("/prices")
 @require_api_key
 def get_prices() -> ResponseReturnValue:
@@ -235,6 +310,8 @@ def put_prices() -> ResponseReturnValue:
         imported = import_prices(session, text)
     return {"imported": imported}
 
+
+_ACCOUNT_ID = path_param("account_id", "An account id, or 'me' for the caller's account")
 
 PART = ApiPart(
     blueprint=blueprint,
@@ -270,6 +347,17 @@ PART = ApiPart(
                         query_param("part", {"enum": ["lines", "accounts"]},
                                     "CSV: lines and fees (default), or usage per sub-account")],
         )},
+        "/accounts/{account_id}/billing": {
+            "get": operation(
+                "The paying account's credit limit, low-balance threshold and balance",
+                {"200": reply("Billing settings", ref("BillingSettings")), **problems(404)},
+                parameters=[_ACCOUNT_ID]),
+            "put": operation(
+                "Set the credit limit (post-paid) and low-balance threshold (admin)",
+                {"200": reply("Billing settings after the change", ref("BillingSettings")),
+                 **problems(400, 402, 404, 409, 415, 422)},
+                request=ref("BillingSettingsRequest"), parameters=[_ACCOUNT_ID]),
+        },
         "/credits": {"post": operation(
             "Add a pack of credits to an account (admin)",
             {"201": reply("The pack", {"type": "object"}), **problems(400, 402, 404, 422)},
@@ -284,5 +372,7 @@ PART = ApiPart(
                     "requestBody": {"required": True, "content": CSV_CONTENT}},
         },
     },
-    schemas={"LedgerEntry": ENTRY_SCHEMA, "CreditsRequest": CREDITS_REQUEST},
+    schemas={"LedgerEntry": ENTRY_SCHEMA, "CreditsRequest": CREDITS_REQUEST,
+             "BillingSettings": BILLING_SETTINGS_SCHEMA,
+             "BillingSettingsRequest": BILLING_SETTINGS_REQUEST},
 )
