@@ -77,9 +77,11 @@ def _group(sent_by_id: dict[str, Sent], ids: Iterable[str]) -> dict[str, list[Se
 
 def _submitted(session: Session, ok: Sequence[tuple[Sent, SubmitOutcome]],
                now: datetime) -> list[str]:
+    # the message keeps the route quality it was priced at (its statement line); the name of
+    # the dispatch route that carried it goes to its parts and receipts
     rows = [{"id": sent.message_id,
              "operator_id": outcome.operator_ids[0] if outcome.operator_ids else None,
-             "route": outcome.route or None, "attempts": sent.attempts + 1}
+             "attempts": sent.attempts + 1}
             for sent, outcome in ok]
     moved = set(states.move_each(session, rows, "submitted", only_from=["accepted"], at=now))
     parts = [{"message_id": sent.message_id, "seq": seq, "operator_id": op_id,
