@@ -36,7 +36,8 @@ class Role:
     """Modules that must be importable for the role to do real work."""
     description: str = ""
     embedded: bool = True
-    """Started by ``smshub run`` (``worker`` is not: the dispatcher already consumes)."""
+    """Started by ``smshub run``. Every role is today, ``worker`` included (callbacks, billing
+    notices and connector jobs run there; the dispatcher only consumes the sending queues)."""
 
 
 class Stop(Exception):
