@@ -9,7 +9,9 @@ process (``hub.dispatching.run_dispatcher`` in a subprocess: RQ worker + SMPP dr
 prints:
 
 * messages/second submitted: from the dispatcher's start until every message has left
-  ``accepted`` (its submit outcome is recorded in the database);
+  ``accepted`` (its submit outcome is recorded in the database); and the sustained rate, from
+  the first submit_sm the SMSC saw (process start, imports and bind excluded);
+* CPU seconds used by the dispatcher process and by this process (the simulator's side);
 * receipts/second recorded: until every receipt is stored and matched to its message;
 * the raw loopback rate of smpp34 alone against the same simulator (``smpp_loopback``): the
   physical ceiling on this machine;
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -62,6 +65,10 @@ class Figures:
     receipts: int = 0
     receipt_seconds: float = 0.0
     receipts_per_second: float = 0.0
+    startup_seconds: float = 0.0
+    sustained_per_second: float = 0.0
+    dispatcher_cpu_seconds: float = 0.0
+    simulator_cpu_seconds: float = 0.0
     raw_submits_per_second: float = 0.0
     raw_receipts_per_second: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
@@ -139,12 +146,20 @@ def measure(workdir: Path, count: int, window: int, limit: float) -> Figures:
         accepted = sum(r.status == "accepted" for r in results)
         figures.accepted_per_second = round(accepted / (time.perf_counter() - started), 1)
         sim.start()
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         worker = start_dispatcher(services, sim.port, window)
         try:
-            _wait(services, figures, accepted, time.perf_counter(), limit)
+            _wait(services, figures, accepted, time.perf_counter(), limit, sim)
         finally:
             worker.terminate()
             worker.wait(30)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)
+        figures.dispatcher_cpu_seconds = round(child.ru_utime + child.ru_stime
+                                               - child_before.ru_utime - child_before.ru_stime, 2)
+        figures.simulator_cpu_seconds = round(after.ru_utime + after.ru_stime
+                                              - before.ru_utime - before.ru_stime, 2)
         submits = Counter(s.destination_addr for s in sim.simulator.accepted)
         figures.smsc_submits = sum(submits.values())
         figures.lost = accepted - len(submits)
@@ -157,9 +172,11 @@ def measure(workdir: Path, count: int, window: int, limit: float) -> Figures:
 
 
 def _wait(services: Services, figures: Figures, accepted: int, started: float,
-          limit: float) -> None:  # fmt: skip
+          limit: float, sim: SimulatorThread) -> None:  # fmt: skip
     deadline = started + limit
     while time.perf_counter() < deadline:
+        if not figures.startup_seconds and sim.simulator.accepted:
+            figures.startup_seconds = round(time.perf_counter() - started, 3)
         by_status, receipts = counts(services)
         now = time.perf_counter() - started
         submitted = sum(by_status.get(s, 0) for s in FINAL_AFTER_SUBMIT)
@@ -173,6 +190,9 @@ def _wait(services: Services, figures: Figures, accepted: int, started: float,
         time.sleep(0.25)  # a SQLite read here begins IMMEDIATE: it takes the write lock
     if figures.submit_seconds:
         figures.submitted_per_second = round(figures.submitted / figures.submit_seconds, 1)
+        running = figures.submit_seconds - figures.startup_seconds
+        if figures.startup_seconds and running > 0:
+            figures.sustained_per_second = round(figures.submitted / running, 1)
     if figures.receipt_seconds:
         figures.receipts_per_second = round(figures.receipts / figures.receipt_seconds, 1)
 
@@ -183,6 +203,14 @@ def report(figures: Figures) -> dict[str, Any]:
     print(
         f"submitted end to end: {figures.submitted} in {figures.submit_seconds} s "
         f"= {figures.submitted_per_second:,.0f} messages/s"
+    )
+    print(
+        f"sustained (from the first submit_sm, after {figures.startup_seconds} s of process "
+        f"start and bind): {figures.sustained_per_second:,.0f} messages/s"
+    )
+    print(
+        f"CPU seconds: dispatcher process {figures.dispatcher_cpu_seconds}, simulator and "
+        f"this process {figures.simulator_cpu_seconds}"
     )
     print(
         f"receipts recorded: {figures.receipts} in {figures.receipt_seconds} s "

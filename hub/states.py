@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from hub import fanout
@@ -121,7 +121,8 @@ def move_each(
     and the values), in one query and one executemany instead of one statement per message.
 
     The eligible messages are read first (row-locked on PostgreSQL; SQLite's writer already
-    holds the database lock), so the transition rules are those of :func:`move`. Returns the
+    holds the database lock), so the transition rules are those of :func:`move`; the updates
+    are one Core executemany per set of columns. Returns the
     ids that moved, in the order given.
     """
     allowed = sources(target) if only_from is None else frozenset(only_from)
@@ -130,17 +131,31 @@ def move_each(
     wanted = [str(row["id"]) for row in rows]
     if not wanted:
         return []
-    eligible = set(session.scalars(
-        select(Message.id)
-        .where(Message.id.in_(wanted), Message.status.in_(sorted(allowed)))
-        .with_for_update()
-    ))
-    stamped = stamp(target, at)
-    updates = [{**row, **stamped} for row in rows if row["id"] in eligible]
-    if not updates:
+    # by primary key only, the state checked here: with a status condition SQLite (no
+    # statistics) prefers the status index and reads every message in that state
+    eligible = {message_id for message_id, status in session.execute(
+        select(Message.id, Message.status).where(Message.id.in_(wanted)).with_for_update()
+    ) if status in allowed}
+    chosen = [row for row in rows if row["id"] in eligible]
+    if not chosen:
         return []
-    session.execute(update(Message), updates)
-    moved = [str(row["id"]) for row in updates]
+    table = cast(Table, Message.__table__)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in chosen:
+        columns = tuple(sorted(key for key in row if key != "id"))
+        by_columns.setdefault(columns, []).append(
+            {"b_id": row["id"], **{f"b_{key}": row[key] for key in columns}})
+    stamped = stamp(target, at)
+    for columns, params in by_columns.items():
+        # Core executemany: per-row values as bind parameters, the stamp as constants
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(**{key: bindparam(f"b_{key}") for key in columns if key not in stamped},
+                    **stamped)
+        )
+        session.execute(statement, params)
+    moved = [str(row["id"]) for row in chosen]
     outbox.message_moved(session, moved, target)
     fanout.message_moved(session, moved, target)
     return moved
