@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import itertools
 import logging
-import queue
 import threading
-import time
 from collections.abc import Sequence
-from typing import Any, cast
+from decimal import Decimal
+from typing import Any, NamedTuple, cast
 
 from rq import SimpleWorker
 from sqlalchemy import select
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SENDER = "SMSHUB"
 """Sender used when neither the message nor the account chose one (operators may replace it)."""
 
-FLUSH_EVERY = 100
+FLUSH_EVERY = 250
 """Outcomes recorded per transaction at most."""
 
 FLUSH_AFTER = 0.05
@@ -98,9 +98,64 @@ class DispatchRuntime:
 
     def submit_futures(self, messages: Sequence[OutboundSms],
                        ) -> list[concurrent.futures.Future[SubmitOutcome]]:
-        """Start submitting every message concurrently on the loop."""
+        """Start submitting every message concurrently on the loop (one future each)."""
         return [asyncio.run_coroutine_threadsafe(self.driver.submit(sms), self.loop)
                 for sms in messages]
+
+    def send_and_record(self, messages: Sequence[OutboundSms], sent: dict[str, Sent],
+                        deadline: float = BATCH_DEADLINE) -> int:
+        """Submit ``messages`` and record their outcomes in groups; returns once every outcome
+        is recorded (or ``deadline`` s passed). One hop to the loop for the whole batch: the
+        loop groups outcomes as they complete and hands each group straight to the database
+        thread, so no thread wakes up per message. Returns how many submits went unanswered."""
+        coro = self._send_and_record(messages, sent, deadline)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    async def _send_and_record(self, messages: Sequence[OutboundSms], sent: dict[str, Sent],
+                               deadline: float) -> int:
+        loop = asyncio.get_running_loop()
+        pending: list[tuple[Sent, SubmitOutcome]] = []
+        writes: list[asyncio.Future[None]] = []
+        timer: asyncio.TimerHandle | None = None
+
+        def flush() -> None:
+            nonlocal timer, pending
+            if timer is not None:
+                timer.cancel()
+                timer = None
+            if pending:
+                group, pending = pending, []
+                writes.append(asyncio.wrap_future(
+                    self._db.submit(record_outcomes, self.services, group)))
+
+        def collect(task: asyncio.Task[SubmitOutcome]) -> None:
+            nonlocal timer
+            if task.cancelled() or task.exception() is not None:
+                return  # left accepted: the sweeper sends it again
+            outcome = task.result()
+            pending.append((sent[outcome.message_id], outcome))
+            if len(pending) >= FLUSH_EVERY:
+                flush()
+            elif timer is None:
+                timer = loop.call_later(FLUSH_AFTER, flush)
+
+        tasks = [loop.create_task(self.driver.submit(sms)) for sms in messages]
+        for task in tasks:
+            task.add_done_callback(collect)
+        _, unanswered = await asyncio.wait(tasks, timeout=deadline)
+        for task in unanswered:
+            task.cancel()
+        if unanswered:
+            await asyncio.wait(unanswered)
+        flush()
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("submit of a message failed", exc_info=task.exception())
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            raise failure
+        return len(unanswered)
 
     def record_outcomes(self, pairs: Sequence[tuple[Sent, SubmitOutcome]]) -> None:
         """Record on the one database thread that also records receipts: two writers on one
@@ -173,22 +228,48 @@ def current() -> DispatchRuntime:
     return _current
 
 
-def load_batch(services: Services, ids: Sequence[str]) -> list[Message]:
+class Row(NamedTuple):
+    """The columns of a message that sending it needs (no ORM object per message)."""
+
+    id: str
+    account_id: str
+    to: str
+    sender: str | None
+    text: str
+    segments: int
+    category: str
+    country: str | None
+    cost: Decimal
+    attempts: int
+
+
+_ROW_COLUMNS = tuple(getattr(Message, name) for name in Row._fields)
+
+
+def load_batch(services: Services, ids: Sequence[str]) -> list[Row]:
     """The messages of ``ids`` still waiting to be sent (a re-delivered job skips the rest)."""
     with reading(services.sessions) as session:
-        query = select(Message).where(Message.id.in_(list(ids)), Message.status == "accepted")
-        return list(session.scalars(query))
+        # by primary key only (see hub.states.move_each: SQLite would scan the status index)
+        query = select(Message.status, *_ROW_COLUMNS).where(Message.id.in_(list(ids)))
+        return [Row(*row[1:]) for row in session.execute(query) if row[0] == "accepted"]
 
 
-def outbound(message: Message, reference: int, default_sender: str = DEFAULT_SENDER,
+@functools.lru_cache(maxsize=4096)
+def _encoded(text: str, reference: int) -> tuple[tuple[bytes, ...], int, int]:
+    """(parts, data_coding, esm_class) of a text: a campaign sends one text to many numbers,
+    so it is analysed and split once."""
+    parts = encode_parts(analyze(text), reference)
+    return tuple(p.short_message for p in parts), parts[0].data_coding, parts[0].esm_class
+
+
+def outbound(message: Row | Message, reference: int, default_sender: str = DEFAULT_SENDER,
              ) -> OutboundSms:
     """The operator-ready form of a message; its parts are encoded exactly as they were priced."""
-    analysis = analyze(message.text)
-    parts = encode_parts(analysis, reference)
+    parts, data_coding, esm_class = _encoded(message.text, reference)
     return OutboundSms(
         message_id=message.id, to=message.to, sender=message.sender or default_sender,
-        parts=[p.short_message for p in parts], data_coding=parts[0].data_coding,
-        esm_class=parts[0].esm_class, category=message.category, country=message.country,
+        parts=list(parts), data_coding=data_coding, esm_class=esm_class,
+        category=message.category, country=message.country,
     )
 
 
@@ -197,44 +278,19 @@ def send_batch(runtime: DispatchRuntime, ids: Sequence[str]) -> int:
 
     Outcomes are recorded in groups as they complete (at most :data:`FLUSH_EVERY`, or what
     completed within :data:`FLUSH_AFTER` s), so one slow message never holds back the record of
-    the others.
+    the others; the job ends when all are recorded. Each message records the sender it was
+    submitted with (the default one when it had none).
     """
     messages = load_batch(runtime.services, ids)
     if not messages:
         return 0
-    sent = {m.id: Sent(m.id, m.account_id, m.cost, m.attempts) for m in messages}
     batch = [outbound(m, runtime.next_reference() if m.segments > 1 else 0) for m in messages]
-    futures = runtime.submit_futures(batch)
-    done: queue.SimpleQueue[concurrent.futures.Future[SubmitOutcome]] = queue.SimpleQueue()
-    for future in futures:
-        future.add_done_callback(done.put)
-    waiting = len(futures)
-    pending: list[tuple[Sent, SubmitOutcome]] = []
-    oldest = 0.0
-    deadline = time.monotonic() + BATCH_DEADLINE
-    while waiting and time.monotonic() < deadline:
-        try:
-            finished = done.get(timeout=FLUSH_AFTER)
-        except queue.Empty:
-            finished = None
-        if finished is not None:
-            waiting -= 1
-            if not finished.cancelled():
-                outcome = finished.result()
-                if not pending:
-                    oldest = time.monotonic()
-                pending.append((sent[outcome.message_id], outcome))
-        if pending and (len(pending) >= FLUSH_EVERY or time.monotonic() - oldest >= FLUSH_AFTER
-                        or not waiting):
-            runtime.record_outcomes(pending)
-            pending = []
-    runtime.record_outcomes(pending)
-    unanswered = [f for f in futures if not f.done()]
-    for future in unanswered:
-        future.cancel()
+    sent = {m.id: Sent(m.id, m.account_id, m.cost, m.attempts, sms.sender)
+            for m, sms in zip(messages, batch, strict=True)}
+    unanswered = runtime.send_and_record(batch, sent, BATCH_DEADLINE)
     if unanswered:
         log.warning("%d submits unanswered after %.0f s; left for the sweeper",
-                    len(unanswered), BATCH_DEADLINE)
+                    unanswered, BATCH_DEADLINE)
     return len(batch)
 
 

@@ -50,6 +50,9 @@ class Sent:
     account_id: str
     cost: Decimal
     attempts: int
+    sender: str | None = None
+    """The sender the message was submitted with (its own, or the dispatcher's default): recorded
+    on the message, so that the API reports the sender actually used."""
 
 
 def record_outcomes(services: Services, pairs: Sequence[tuple[Sent, SubmitOutcome]]) -> None:
@@ -81,7 +84,8 @@ def _submitted(session: Session, ok: Sequence[tuple[Sent, SubmitOutcome]],
     # the dispatch route that carried it goes to its parts and receipts
     rows = [{"id": sent.message_id,
              "operator_id": outcome.operator_ids[0] if outcome.operator_ids else None,
-             "attempts": sent.attempts + 1}
+             "attempts": sent.attempts + 1,
+             **({"sender": sent.sender} if sent.sender else {})}
             for sent, outcome in ok]
     moved = set(states.move_each(session, rows, "submitted", only_from=["accepted"], at=now))
     parts = [{"message_id": sent.message_id, "seq": seq, "operator_id": op_id,

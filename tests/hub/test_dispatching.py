@@ -12,6 +12,9 @@ from sqlalchemy import select
 
 from connectors.base import SmsRequest
 from hub import dispatching, ledger, pipeline
+from hub.accounts import create_api_key
+from hub.app import create_app
+from hub.db import transaction
 from hub.models import Account, DeliveryReceipt, Message, MessagePart, OptOut
 from hub.queues import DISPATCH_QUEUES
 from hub.services import Services
@@ -101,3 +104,35 @@ def test_a_stop_reply_opts_the_number_out(
     [again] = pipeline.submit(services, account, [SmsRequest(account="", to="0612345678",
                                                              text="Autre chose")])
     assert (again.status, again.code) == ("refused", "opted_out")
+
+
+def test_the_sender_actually_used_is_recorded_and_reported(
+        services: Services, account: Account, runtime: dispatching.DispatchRuntime,
+        simulator: SimulatorThread) -> None:
+    own, default = pipeline.submit(services, account, [
+        SmsRequest(account="", to="0612345678", text="Bonjour", sender="Maison"),
+        SmsRequest(account="", to="0698765432", text="Bonjour"),
+    ])
+    ids = [own.message_id or "", default.message_id or ""]
+    with services.sessions() as session:
+        assert session.get(Message, ids[1]).sender is None  # type: ignore[union-attr]
+    work(services)
+    wait_for(lambda: set(statuses(services, ids).values()) <= {"submitted", "delivered"})
+    used = {s.destination_addr: s.source_addr for s in simulator.simulator.accepted}
+    assert used == {"33612345678": "Maison", "33698765432": dispatching.DEFAULT_SENDER}
+    app = create_app(services=services)
+    _, key = _api_key(services, account)
+    client = app.test_client()
+    for message_id, sender in zip(ids, ["Maison", dispatching.DEFAULT_SENDER], strict=True):
+        response = client.get(f"/api/v1/messages/{message_id}",
+                              headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["sender"] == sender
+
+
+def _api_key(services: Services, account: Account) -> tuple[str, str]:
+    with transaction(services.sessions) as session:
+        owner = session.get(Account, account.id)
+        assert owner is not None
+        record, key = create_api_key(session, owner)
+        return record.id, key
