@@ -9,7 +9,9 @@ A crash therefore loses at most the outcomes of the last group in flight; those 
 still ``accepted`` and the sweeper sends them again (at-least-once for that small window).
 
 The runtime also writes a heartbeat key in Redis; the sweeper treats a started job whose worker
-has no heartbeat as dead and re-enqueues its messages.
+has no heartbeat as dead and re-enqueues its messages. With each heartbeat it publishes the
+health of its routes (:func:`publish_health`, a JSON key with the same time to live), which the
+web app serves at ``GET /api/v1/routes``: a dead dispatcher's routes turn stale, then vanish.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import asyncio
 import concurrent.futures
 import functools
 import itertools
+import json
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
@@ -53,6 +58,9 @@ FLUSH_AFTER = 0.05
 REPORTS_AFTER = 0.05
 """Seconds receipts are collected before they are recorded together in one transaction."""
 
+ROUTE_HEALTH_PREFIX = "smshub:routes:"
+"""Redis key prefix of each dispatcher's route health report (followed by the worker name)."""
+
 BATCH_DEADLINE = 300.0
 """Seconds a job waits for its outcomes. A submit still unanswered then is abandoned by this
 job (its message stays ``accepted``; the sweeper sends it again), so a stalled route cannot hold
@@ -76,6 +84,9 @@ class DispatchRuntime:
         self._stopping = threading.Event()
         self._reports: list[DeliveryReport] = []
         self._recording: asyncio.Task[None] | None = None
+        self._accepted: Counter[str] = Counter()
+        """Messages accepted per route since the start (for the throughput in the health)."""
+        self._last_health: tuple[float, Counter[str]] = (time.monotonic(), Counter())
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the loop, the drivers and the heartbeat."""
@@ -133,6 +144,8 @@ class DispatchRuntime:
             if task.cancelled() or task.exception() is not None:
                 return  # left accepted: the sweeper sends it again
             outcome = task.result()
+            if outcome.ok:
+                self._accepted[outcome.route] += 1
             pending.append((sent[outcome.message_id], outcome))
             if len(pending) >= FLUSH_EVERY:
                 flush()
@@ -202,6 +215,22 @@ class DispatchRuntime:
     async def _on_inbound(self, sms: InboundSms) -> None:
         await asyncio.wrap_future(self._db.submit(record_inbound, self.services, sms))
 
+    def health(self, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """One row per route: name, quality, healthy, window in use, inbound queued, last
+        error, the driver's counters, and the throughput (messages accepted per second since
+        the previous call)."""
+        rows = asyncio.run_coroutine_threadsafe(_driver_rows(self.driver),
+                                                self.loop).result(timeout)
+        accepted = self._accepted.copy()
+        now = time.monotonic()
+        since, before = self._last_health
+        self._last_health = (now, accepted)
+        elapsed = max(now - since, 1e-6)
+        for row in rows:
+            route = str(row.get("route", ""))
+            row["throughput"] = round((accepted[route] - before[route]) / elapsed, 1)
+        return rows
+
     def _beat(self) -> None:
         assert self.services.redis is not None
         key = HEARTBEAT_PREFIX + self.name
@@ -210,7 +239,57 @@ class DispatchRuntime:
                 self.services.redis.set(key, "1", px=int(self.heartbeat_ttl * 1000))
             except Exception:  # a Redis hiccup must not kill the heartbeat thread
                 log.exception("dispatcher heartbeat failed")
+            try:
+                publish_health(self.services.redis, self.name, self.health(),
+                               ttl=self.heartbeat_ttl, interval=self.heartbeat_ttl / 3)
+            except Exception:
+                log.exception("route health not published")
             self._stopping.wait(self.heartbeat_ttl / 3)
+
+
+async def _driver_rows(driver: Driver) -> list[dict[str, Any]]:
+    """The driver's own health (a dispatcher's list of routes, or one driver's dict), read on
+    the loop that owns it."""
+    report = getattr(driver, "health", None)
+    found: Any = report() if callable(report) else None
+    if isinstance(found, dict):
+        found = [found]
+    if not isinstance(found, list):
+        found = [{"route": getattr(driver, "name", ""), "healthy": driver.healthy}]
+    return [dict(row) for row in found]
+
+
+HEALTH_FIELDS = ("route", "quality", "kind", "healthy", "window", "window_in_use",
+                 "inbound_queued", "throughput", "last_error")
+"""What every published route row carries (None when its driver does not say); the driver's
+other figures (counters, rates) go under ``counters``."""
+
+
+def publish_health(redis: Any, dispatcher: str, rows: Sequence[dict[str, Any]], *,
+                   ttl: float, interval: float) -> dict[str, Any]:
+    """Write a dispatcher's route health to Redis for ``ttl`` seconds; returns the report."""
+    routes = []
+    for row in rows:
+        shaped = {name: row.get(name) for name in HEALTH_FIELDS}
+        shaped["route"] = str(shaped["route"] or "")
+        shaped["healthy"] = bool(shaped["healthy"])
+        shaped["counters"] = {k: v for k, v in row.items() if k not in HEALTH_FIELDS
+                              and isinstance(v, int | float) and not isinstance(v, bool)}
+        routes.append(shaped)
+    report = {"dispatcher": dispatcher, "reported_at": time.time(), "interval": interval,
+              "routes": routes}
+    redis.set(ROUTE_HEALTH_PREFIX + dispatcher, json.dumps(report), px=int(ttl * 1000))
+    return report
+
+
+def read_health(redis: Any) -> list[dict[str, Any]]:
+    """Every live dispatcher's last report (keys expire with their dispatcher)."""
+    keys = sorted(redis.scan_iter(match=ROUTE_HEALTH_PREFIX + "*", count=100))
+    reports = []
+    for raw in redis.mget(keys) if keys else []:
+        if raw is not None:
+            reports.append(json.loads(raw))
+    return reports
 
 
 _current: DispatchRuntime | None = None
