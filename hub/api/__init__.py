@@ -28,6 +28,7 @@ def api_parts() -> list[ApiPart]:
         messages,
         openapi,
         optouts,
+        routes,
         subscription,
     )
 
@@ -44,6 +45,7 @@ def api_parts() -> list[ApiPart]:
         inbound.PART,
         calendar.PART,
         connectors.PART,
+        routes.PART,
         keys.PART,
         openapi.PART,
     ]
