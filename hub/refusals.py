@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.orm import Session
 
 from connectors.base import SubmitResult
@@ -81,6 +81,32 @@ def _recent(account_id: str, numbers: Collection[str], now: datetime) -> list[Co
     ]
 
 
+Mark = tuple[int, Any]
+"""SQLite: a table's highest rowid and the primary key of that row, when a snapshot was read."""
+
+
+def high_water(session: Session, table: str) -> Mark:
+    """The :data:`Mark` of ``table`` (SQLite: rowids grow, rows added later are above it)."""
+    found = session.execute(text(f"SELECT rowid, id FROM {table} ORDER BY rowid DESC LIMIT 1"))
+    row = found.first()
+    return (0, None) if row is None else (int(row[0]), row[1])
+
+
+def added_since(session: Session, table: str, mark: Mark, columns: str,
+                account_id: str) -> list[tuple[Any, ...]] | None:
+    """The account's rows of ``table`` added after ``mark`` (SQLite), or None when the marked
+    row is gone, so that rowids may have been reused and the answer would not be sure."""
+    rowid, key = mark
+    if rowid:
+        still = session.execute(text(f"SELECT id FROM {table} WHERE rowid = :r"),
+                                {"r": rowid}).scalar()
+        if still != key:
+            return None
+    return [tuple(row) for row in session.execute(
+        text(f"SELECT {columns} FROM {table} WHERE rowid > :r AND account_id = :a"),
+        {"r": rowid, "a": account_id})]
+
+
 @dataclass
 class FloodGuard:
     """The flood rules over the account's recent history plus what this call already accepted."""
@@ -106,9 +132,9 @@ class FloodGuard:
             return keys
         query = select(Message.id, Message.to, Message.text, Message.created_at,
                        Message.idempotency_key).where(*_recent(account_id, fresh, self.now))
-        for mid, to, text, created_at, key in session.execute(query):
+        for mid, to, body, created_at, key in session.execute(query):
             self.seen.add(mid)
-            self.history[to].append((created_at, to, compliance.text_hash(text)))
+            self.history[to].append((created_at, to, compliance.text_hash(body)))
             if key:
                 keys.add(key)
         return keys

@@ -28,8 +28,11 @@ from hub.refusals import (
     INSUFFICIENT_CREDITS,
     OPTED_OUT,
     FloodGuard,
+    Mark,
     Refusal,
+    added_since,
     campaign_numbers,
+    high_water,
     opted_out,
     recent_ids,
 )
@@ -185,6 +188,8 @@ class Chunk:
     recent: set[str] = field(default_factory=set)
     """The numbers checked against the database, those found opted out, and the ids of the
     recent messages the flood rules counted: :meth:`unchanged` compares them again."""
+    marks: dict[str, Mark] | None = None
+    """SQLite: the high-water marks of messages and opt-outs in the planning snapshot."""
 
     def prepare(self, index: int, request: SmsRequest,
                 replays: Mapping[str, SubmitResult]) -> Draft:
@@ -228,6 +233,8 @@ class Chunk:
         if self.call.streaming and self.call.campaign_id:
             self.by_number.update(campaign_numbers(session, self.call.account_id,
                                                    self.call.campaign_id, numbers))
+        if session.get_bind().dialect.name == "sqlite":
+            self.marks = {t: high_water(session, t) for t in ("messages", "optouts")}
         stopped = self.stopped = opted_out(session, self.call.account_id, numbers)
         flood = FloodGuard(self.now)
         seen_keys = flood.load(session, self.call.account_id, numbers)
@@ -247,12 +254,30 @@ class Chunk:
         chunks cannot change meanwhile: they are claimed in order (see :mod:`hub.campaigns`).
         """
         account_id = self.call.account_id
+        if self.marks is not None:
+            return self._unchanged_since_marks(session, self.marks)
         if {k: r.message_id for k, r in replays(session).items()} != \
                 {k: r.message_id for k, r in self.replays.items()}:
             return False
         if opted_out(session, account_id, self.numbers) != self.stopped:
             return False
         return recent_ids(session, account_id, self.numbers, self.now) == self.recent
+
+    def _unchanged_since_marks(self, session: Session, marks: Mapping[str, Mark]) -> bool:
+        """SQLite: only the rows added since the snapshot are read (rowids only grow), so
+        the re-check costs as little as what happened meanwhile (a few alerts)."""
+        account_id = self.call.account_id
+        added = added_since(session, "messages", marks["messages"],
+                            '"to", idempotency_key', account_id)
+        if added is None:
+            return False
+        keys = {d.request.idempotency_key for d in self.drafts} - {None}
+        if any(row[0] in self.numbers or row[1] in keys for row in added):
+            return False
+        new_stops = added_since(session, "optouts", marks["optouts"], "number", account_id)
+        if new_stops is None or any(row[0] in self.numbers for row in new_stops):
+            return False
+        return not self.stopped or opted_out(session, account_id, self.stopped) == self.stopped
 
     def _check_one(self, draft: Draft, stopped: Collection[str], flood: FloodGuard) -> None:
         key, number = draft.request.idempotency_key, draft.to

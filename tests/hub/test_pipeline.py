@@ -301,3 +301,22 @@ def test_a_message_stored_meanwhile_counts_for_the_flood_rules(
     [result] = pipeline.submit(services, account, [sms(text="Code 1234")])
     assert (result.status, result.code) == ("refused", "duplicate_text")
     assert len(rows(services)) == 1
+
+
+def test_a_recheck_by_rowid_gives_up_when_the_marked_row_is_gone(
+        services: Services, account: Account) -> None:
+    from hub.refusals import added_since, high_water
+
+    [first] = pipeline.submit(services, account, [sms(text="Un")])
+    with services.sessions() as session:
+        if session.get_bind().dialect.name != "sqlite":
+            pytest.skip("rowid marks are SQLite's")
+        mark = high_water(session, "messages")
+    [second] = pipeline.submit(services, account, [sms(to="0698765432", text="Deux")])
+    with services.sessions() as session:
+        assert added_since(session, "messages", mark, '"to", id', account.id) == [
+            (second.to, second.message_id)]
+    with transaction(services.sessions) as session:
+        session.execute(Message.__table__.delete().where(Message.id == first.message_id))
+    with services.sessions() as session:
+        assert added_since(session, "messages", mark, '"to", id', account.id) is None
