@@ -43,10 +43,6 @@ GATE_FIRST_WAIT = 0.0002
 GATE_MAX_WAIT = 0.002
 """The writer gate's tries: the first pause, doubled up to this cap (seconds)."""
 
-SQLITE_CACHE_KIB = 16384
-"""Page cache per SQLite connection (the default, 2 MiB, makes a chunk's inserts re-read the
-index pages of the messages table)."""
-
 _GATE = "smshub_writer_gate"
 """Key of a connection's gate state in its pool record's ``info``."""
 
@@ -140,7 +136,6 @@ def _tune_sqlite(engine: Engine, gate: WriterGate | None, lock_timeout: float) -
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
-        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 
