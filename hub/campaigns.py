@@ -48,8 +48,9 @@ QUEUE = "campaigns"
 
 JOB = "hub.campaigns.run_job"
 
-CHUNK_SIZE = pipeline.CHUNK_SIZE
-"""Recipients per stored chunk, and per pipeline transaction."""
+CHUNK_SIZE = 1000
+"""Recipients per stored chunk, and per pipeline transaction: the write lock a chunk holds
+(mostly its INSERT) is what a single alert may wait for while a campaign runs."""
 
 JOB_SLICE = 5.0
 """Seconds a job works before handing the rest of its campaign to a new job."""
