@@ -35,7 +35,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, insert, select
@@ -283,12 +282,11 @@ def _insert_many(connection: Connection, table: Table,
     sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
            f"({', '.join(quote(name) for name in names)}) "
            f"VALUES ({', '.join('?' for _ in names)})")
-    values = itemgetter(*names)
-    connection.exec_driver_sql(sql, [
-        tuple(value if convert is None else convert(value)
-              for value, convert in zip(values(row), converters, strict=True))
-        for row in rows
-    ])
+    columns = [[row[name] for row in rows] for name in names]
+    for index, convert in enumerate(converters):
+        if convert is not None:
+            columns[index] = list(map(convert, columns[index]))
+    connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
 
 def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
