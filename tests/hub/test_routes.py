@@ -57,7 +57,7 @@ def test_a_running_dispatcher_publishes_its_routes_and_they_vanish_after_it_stop
         services: Services, account: Account, simulator: SimulatorThread, app: Flask) -> None:
     settings = services.settings.replace(smsc_port=simulator.port)
     runtime = dispatching.DispatchRuntime(services, dispatching.default_driver(settings),
-                                          name="dispatcher-1", heartbeat_ttl=0.6)
+                                          name="dispatcher-1", heartbeat_ttl=2.0)
     runtime.start()
     dispatching.install(runtime)
     client = app.test_client()
@@ -75,7 +75,8 @@ def test_a_running_dispatcher_publishes_its_routes_and_they_vanish_after_it_stop
             response = client.get("/api/v1/routes", headers=admin)
             check("/routes", "get", response)
             rows = (response.json or {})["routes"]
-            done = rows and rows[0]["counters"].get("accepted_parts", 0) >= 5
+            counters = rows[0]["counters"] if rows else {}
+            done = counters.get("accepted_parts", 0) >= 5 and counters.get("reports", 0) >= 5
             return rows if done else None
 
         [row] = wait_for(reported)
