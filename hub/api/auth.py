@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from flask import g, request
+from sqlalchemy.orm import Session
 
-from hub.accounts import AuthError, ForbiddenError, authenticate
+from hub.accounts import AuthError, ForbiddenError, NotFoundError, authenticate
 from hub.api.context import services
 from hub.db import reading
 from hub.models import Account
@@ -72,6 +73,22 @@ def current_account() -> Account:
     if account is None:
         raise AuthError("this view needs an API key", code="missing_key")
     return account
+
+
+class Owned(Protocol):
+    account_id: Any
+
+
+RowT = TypeVar("RowT", bound=Owned)
+
+
+def owned(session: Session, model: type[RowT], ident: object, what: str) -> RowT:
+    """The ``model`` row ``ident`` if it belongs to the current account; 404 otherwise (another
+    account's row is answered exactly like a missing one)."""
+    row = session.get(model, ident)
+    if row is None or row.account_id != current_account().id:
+        raise NotFoundError(f"no {what} {ident}")
+    return row
 
 
 def require_admin() -> Account:

@@ -13,8 +13,7 @@ from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Select, select
 
-from hub.accounts import NotFoundError
-from hub.api.auth import current_account, require_api_key
+from hub.api.auth import current_account, owned, require_api_key
 from hub.api.context import services, unit_of_work
 from hub.api.openapi import ApiPart, operation, path_param, problems, query_param, ref, reply
 from hub.api.problems import InvalidRequest
@@ -151,9 +150,7 @@ def list_dead_letters() -> ResponseReturnValue:
 def replay_dead_letter(letter_id: int) -> ResponseReturnValue:
     """Queue the event again with a fresh 24-hour horizon."""
     with unit_of_work() as session:
-        letter = session.get(CallbackDeadLetter, letter_id)
-        if letter is None or letter.account_id != current_account().id:
-            raise NotFoundError(f"no dead letter {letter_id}")
+        letter = owned(session, CallbackDeadLetter, letter_id, "dead letter")
         store.replay(session, letter, utcnow())
         event = session.get(CallbackEvent, letter.event_id)
         answer = _letter_to_dict(letter, event.type if event else "")

@@ -20,10 +20,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub import campaigns, pipeline
-from hub.accounts import NotFoundError
 from hub.api import idempotency
-from hub.api.auth import current_account, require_api_key
-from hub.api.context import services, unit_of_work
+from hub.api.auth import current_account, owned, require_api_key
+from hub.api.context import read_only, services, unit_of_work
 from hub.api.openapi import ApiPart, operation, path_param, problems, ref, reply
 from hub.api.sending import RECIPIENT, requests_for, send_schema
 from hub.api.shapes import iso
@@ -108,11 +107,8 @@ def create_campaign() -> ResponseReturnValue:
 @blueprint.get("/campaigns/<campaign_id>")
 @require_api_key
 def get_campaign(campaign_id: str) -> ResponseReturnValue:
-    with unit_of_work() as session:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None or campaign.account_id != current_account().id:
-            raise NotFoundError(f"no campaign {campaign_id}")
-        return campaign_to_dict(session, campaign)
+    with read_only() as session:
+        return campaign_to_dict(session, owned(session, Campaign, campaign_id, "campaign"))
 
 
 PART = ApiPart(

@@ -17,9 +17,8 @@ from sqlalchemy import Select, select
 
 from connectors.base import SubmitResult
 from hub import pipeline
-from hub.accounts import NotFoundError
 from hub.api import idempotency
-from hub.api.auth import current_account, require_api_key
+from hub.api.auth import current_account, owned, require_api_key
 from hub.api.context import read_only, services
 from hub.api.openapi import (
     ApiPart,
@@ -136,10 +135,7 @@ def send() -> ResponseReturnValue:
 @require_api_key
 def get_message(message_id: str) -> ResponseReturnValue:
     with read_only() as session:
-        message = session.get(Message, message_id)
-        if message is None or message.account_id != current_account().id:
-            raise NotFoundError(f"no message {message_id}")
-        return pipeline.message_to_dict(message)
+        return pipeline.message_to_dict(owned(session, Message, message_id, "message"))
 
 
 def _instant(name: str) -> datetime | None:
