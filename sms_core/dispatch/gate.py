@@ -96,6 +96,14 @@ class Gate:
             link.abort()
         return len(links)
 
+    def abort_one(self) -> bool:
+        """Cut one forwarded connection (no unbind), as a failure of one link would."""
+        link = next((link for link in self._links if link.upstream is not None), None)
+        if link is None:
+            return False
+        link.abort()
+        return True
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = _Link(writer)
         self._links.add(link)

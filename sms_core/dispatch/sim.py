@@ -180,6 +180,11 @@ class SmscSimulator:
         self.disconnects += 1
         return self._gate.abort_all() if self._gate is not None else 0
 
+    async def disconnect_one(self) -> bool:
+        """Cut one ESME connection abruptly; the others stay up."""
+        self.disconnects += 1
+        return self._gate.abort_one() if self._gate is not None else False
+
     async def send_mo(self, sender: str, recipient: str, text: str) -> int:
         """Deliver a mobile-originated message to a bound receiver; returns the parts sent.
 

@@ -1,10 +1,13 @@
 """The SMPP 3.4 operator driver, on smpp34's asyncio client.
 
-One :class:`SmppDriver` holds one transceiver bind to one SMSC and keeps it up: it reconnects
-with exponential backoff, and ``healthy`` is false while there is no bind (a refused bind
-included). Submits run concurrently up to ``window`` outstanding submit_sm, paced by the
-route's token bucket. smpp34 runs the SMPP timers itself (enquire_link every 30 s, response
-timer); the driver adds its own, shorter, ``submit_timeout`` so that a stuck SMSC costs seconds.
+One :class:`SmppDriver` holds ``binds`` transceiver binds (SMPP sessions) to one SMSC and keeps
+each up: every bind reconnects on its own with exponential backoff, and ``healthy`` is false
+while no bind is up (a refused bind included). Each bind has its own ``window`` of outstanding
+submit_sm; a submit goes to the healthy bind with the fewest outstanding, so a lost bind only
+removes its share. All binds are paced by the route's one token bucket (the rate is the
+account's), and receipts and MO arriving on any bind go to the same callbacks.
+smpp34 runs the SMPP timers itself (enquire_link every 30 s, response timer); the driver adds
+its own, shorter, ``submit_timeout`` so that a stuck SMSC costs seconds.
 
 Inbound deliver_sm (receipts, MO) are read off the bind by a pump that never waits for the owner:
 smpp34 buffers unread deliver_sm in a bounded channel (``inbound_capacity``), NAKs the next
@@ -65,7 +68,11 @@ class SmppSettings:
     system_type: str = ""
     bind_type: BindType = "TRX"
     window: int = 10
-    """Outstanding submit_sm without a response; also the bound on duplicates after a crash."""
+    """Outstanding submit_sm without a response, per bind; also the bound on duplicates after a
+    crash (times ``binds``)."""
+    binds: int = 1
+    """SMPP sessions opened in parallel with the same credentials (operators usually allow a
+    few per account)."""
     rate: float | None = None
     """Messages per second the operator sold us (None: as fast as the window allows)."""
     burst: int = 10
@@ -125,6 +132,39 @@ class _Session:
     lost: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class _Bind:
+    """One SMPP session slot of a driver: its window, its session when up, its counters."""
+
+    def __init__(self, index: int, window: int) -> None:
+        self.index = index
+        self.window = asyncio.Semaphore(window)
+        self.session: _Session | None = None
+        self.supervisor: asyncio.Task[None] | None = None
+        self.attempted = False
+        self.in_flight = 0
+        self.load = 0
+        """submits waiting for or holding this bind's window."""
+        self.submitted = 0
+        self.disconnects = 0
+        self.bind_failures = 0
+        self.last_error: str | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.session is not None and not self.session.lost.is_set()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "bind": self.index,
+            "up": self.up,
+            "window_in_use": self.in_flight,
+            "submitted": self.submitted,
+            "disconnects": self.disconnects,
+            "bind_failures": self.bind_failures,
+            "last_error": self.last_error,
+        }
+
+
 def relative_validity(validity: timedelta) -> str:
     """SMPP 3.4 §7.1.1 relative time ``YYMMDDhhmmss000R``; 24 h is ``000001000000000R``."""
     seconds = int(validity.total_seconds())
@@ -155,22 +195,26 @@ class SmppDriver:
         self.on_report: ReportCallback | None = None
         self.on_inbound: InboundCallback | None = None
         self.stats = DriverStats()
+        if settings.binds < 1:
+            raise ValueError(f"route {name}: binds must be at least 1, not {settings.binds}")
         self._bucket = TokenBucket(settings.rate, settings.burst)
-        self._window = asyncio.Semaphore(settings.window)
-        self._session: _Session | None = None
+        self._binds = [_Bind(i, settings.window) for i in range(settings.binds)]
         self._bound = asyncio.Event()
         self._attempted = asyncio.Event()
-        self._supervisor: asyncio.Task[None] | None = None
+        self._started = False
         self._stopping = False
         self._mo = MoAssembler()
-        self._in_flight = 0
         self._events: asyncio.Queue[smpp34.DeliverSmEvent] = asyncio.Queue()
         self._handler: asyncio.Task[None] | None = None
         self._pumps: set[asyncio.Task[None]] = set()
 
     @property
     def healthy(self) -> bool:
-        return self._session is not None and not self._stopping
+        return not self._stopping and any(b.up for b in self._binds)
+
+    @property
+    def binds_up(self) -> int:
+        return sum(b.up for b in self._binds)
 
     @property
     def rate(self) -> float | None:
@@ -179,8 +223,8 @@ class SmppDriver:
 
     @property
     def window_in_use(self) -> int:
-        """submit_sm sent and not yet answered."""
-        return self._in_flight
+        """submit_sm sent and not yet answered, over every bind."""
+        return sum(b.in_flight for b in self._binds)
 
     def health(self) -> dict[str, Any]:
         """A JSON-ready summary for the route health API."""
@@ -194,29 +238,41 @@ class SmppDriver:
             "window": self.settings.window,
             "window_in_use": self.window_in_use,
             **vars(self.stats),
+            "binds_up": self.binds_up,
+            "binds": [b.health() for b in self._binds],
         }
 
     async def start(self) -> None:
         """Begin binding in the background; returns after the first attempt either way."""
-        if self._supervisor is not None:
+        if self._started:
             return
+        self._started = True
         self._stopping = False
         self._handler = asyncio.create_task(self._handle_events(), name=f"smpp-{self.name}-in")
-        self._supervisor = asyncio.create_task(self._supervise(), name=f"smpp-{self.name}")
+        for bind in self._binds:
+            bind.supervisor = asyncio.create_task(
+                self._supervise(bind), name=f"smpp-{self.name}-{bind.index}"
+            )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._attempted.wait(), self.settings.connect_timeout + 1)
 
     async def stop(self) -> None:
         """Unbind politely and stop reconnecting."""
         self._stopping = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            await asyncio.gather(self._supervisor, return_exceptions=True)
-            self._supervisor = None
-        session, self._session = self._session, None
+        supervisors = [b.supervisor for b in self._binds if b.supervisor is not None]
+        for task in supervisors:
+            task.cancel()
+        await asyncio.gather(*supervisors, return_exceptions=True)
+        sessions = []
+        for bind in self._binds:
+            bind.supervisor = None
+            if bind.session is not None:
+                sessions.append(bind.session)
+                bind.session = None
         self._bound.clear()
-        if session is not None:
-            await _close(session, unbind=True)
+        self._started = False
+        if sessions:
+            await asyncio.gather(*(_close(s, unbind=True) for s in sessions))
             await asyncio.sleep(LIBRARY_SETTLE)
         for pump in list(self._pumps):
             pump.cancel()
@@ -272,13 +328,13 @@ class SmppDriver:
         transient = 0
         loop = asyncio.get_running_loop()
         while True:
-            session = await self._wait_bound(deadline)
-            if session is None:
+            bind = await self._wait_bound(deadline)
+            if bind is None:
                 result.error, result.detail = "operator_unavailable", "no bind within patience"
                 return result
             await self._bucket.acquire()
             result.attempts += 1
-            resp = await self._send(session, sms, part)
+            resp = await self._send(bind, sms, part)
             if resp == "unsent":
                 result.attempts -= 1
                 continue
@@ -312,7 +368,7 @@ class SmppDriver:
                 return result
 
     async def _send(
-        self, session: _Session, sms: OutboundSms, part: bytes
+        self, bind: _Bind, sms: OutboundSms, part: bytes
     ) -> smpp34.SubmitSmResp | Literal["unsent", "unknown"]:
         """One submit_sm within the window.
 
@@ -320,32 +376,48 @@ class SmppDriver:
         "unknown" when the request went out but its response never came (it may have been
         accepted: sending it again may duplicate it).
         """
-        async with self._window:
-            if session.lost.is_set():
-                return "unsent"
-            self.stats.submitted += 1
-            self._in_flight += 1
-            try:
-                return await asyncio.wait_for(
-                    session.smsc.submit_sm(**_submit_fields(sms, part)),
-                    self.settings.submit_timeout,
-                )
-            except TimeoutError:
-                self.stats.timeouts += 1
-                self.stats.last_error = "submit_sm_resp timeout"
-            except smpp34.SmppError as exc:
-                self.stats.lost_responses += 1
-                self.stats.last_error = f"submit_sm failed: {exc}"
-                if not await session.client.is_alive():
-                    self._mark_lost(session)
-            finally:
-                self._in_flight -= 1
-            return "unknown"
+        bind.load += 1
+        try:
+            async with bind.window:
+                return await self._send_in_window(bind, sms, part)
+        finally:
+            bind.load -= 1
+
+    async def _send_in_window(
+        self, bind: _Bind, sms: OutboundSms, part: bytes
+    ) -> smpp34.SubmitSmResp | Literal["unsent", "unknown"]:
+        session = bind.session
+        if session is None or session.lost.is_set():
+            return "unsent"
+        self.stats.submitted += 1
+        bind.submitted += 1
+        bind.in_flight += 1
+        try:
+            return await asyncio.wait_for(
+                session.smsc.submit_sm(**_submit_fields(sms, part)),
+                self.settings.submit_timeout,
+            )
+        except TimeoutError:
+            self.stats.timeouts += 1
+            self.stats.last_error = "submit_sm_resp timeout"
+        except smpp34.SmppError as exc:
+            self.stats.lost_responses += 1
+            self.stats.last_error = f"submit_sm failed: {exc}"
+            if not await session.client.is_alive():
+                self._mark_lost(session)
+        finally:
+            bind.in_flight -= 1
+        return "unknown"
 
     def _mark_lost(self, session: _Session) -> None:
-        """Stop using a dead bind at once; the supervisor notices it too and reconnects."""
+        """Stop using a dead bind at once; its supervisor notices it too and reconnects."""
         session.lost.set()
-        if self._session is session:
+        self._update_bound()
+
+    def _update_bound(self) -> None:
+        if any(b.up for b in self._binds):
+            self._bound.set()
+        else:
             self._bound.clear()
 
     def _operator_id(self, raw: str | None) -> str:
@@ -353,11 +425,12 @@ class SmppDriver:
             return ""
         return normalize_operator_id(raw, self.settings.submit_id_format)
 
-    async def _wait_bound(self, deadline: float) -> _Session | None:
+    async def _wait_bound(self, deadline: float) -> _Bind | None:
+        """The healthy bind with the fewest submits outstanding or queued on its window."""
         while not self._stopping:
-            session = self._session
-            if session is not None and not session.lost.is_set():
-                return session
+            up = [b for b in self._binds if b.up]
+            if up:
+                return min(up, key=lambda b: b.load)
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 return None
@@ -365,30 +438,33 @@ class SmppDriver:
                 await asyncio.wait_for(self._bound.wait(), remaining)
         return None
 
-    async def _supervise(self) -> None:
+    async def _supervise(self, bind: _Bind) -> None:
         """Bind, read until the bind is lost, back off, bind again: until ``stop()``."""
         delays = backoff(self.settings.reconnect_initial, self.settings.reconnect_max)
         while not self._stopping:
-            session = await self._connect()
-            self._attempted.set()
+            session = await self._connect(bind)
+            bind.attempted = True
+            if all(b.attempted for b in self._binds):
+                self._attempted.set()
             if session is None:
                 await asyncio.sleep(next(delays))
                 continue
             delays = backoff(self.settings.reconnect_initial, self.settings.reconnect_max)
-            self._session = session
-            self._bound.set()
+            bind.session = session
+            self._update_bound()
             try:
-                await self._read(session)
+                await self._read(bind, session)
             finally:
+                if bind.session is session:
+                    bind.session = None
                 self._mark_lost(session)
-                if self._session is session:
-                    self._session = None
             if not self._stopping:
                 self.stats.disconnects += 1
-                log.warning("route %s: SMPP bind lost, reconnecting", self.name)
+                bind.disconnects += 1
+                log.warning("route %s: SMPP bind %d lost, reconnecting", self.name, bind.index)
                 await _close(session, unbind=False)
 
-    async def _connect(self) -> _Session | None:
+    async def _connect(self, bind: _Bind) -> _Session | None:
         s = self.settings
         client = smpp34.Client(
             s.host,
@@ -405,14 +481,15 @@ class SmppDriver:
             smsc = await client.connect()
         except (smpp34.SmppError, OSError) as exc:
             self.stats.bind_failures += 1
-            self.stats.last_error = f"bind failed: {exc}"
+            bind.bind_failures += 1
+            self.stats.last_error = bind.last_error = f"bind failed: {exc}"
             log.warning("route %s: bind to %s:%s failed: %s", self.name, s.host, s.port, exc)
             with contextlib.suppress(Exception):
                 await client.stop()
             return None
         return _Session(client, smsc)
 
-    async def _read(self, session: _Session) -> None:
+    async def _read(self, bind: _Bind, session: _Session) -> None:
         """Pump deliver_sm into the driver's queue until the session ends or is found dead.
 
         The pump of a dead session is left running, never cancelled: cancelling an awaited
@@ -420,7 +497,7 @@ class SmppDriver:
         library dropped may still hold some. It ends on the library's "disconnected" event, or
         at ``stop()``.
         """
-        pump = asyncio.create_task(self._pump(session), name=f"smpp-{self.name}-pump")
+        pump = asyncio.create_task(self._pump(session), name=f"smpp-{self.name}-{bind.index}-pump")
         self._pumps.add(pump)
         pump.add_done_callback(self._pumps.discard)
         while not pump.done():
@@ -428,7 +505,7 @@ class SmppDriver:
             if pump.done() or session.lost.is_set():
                 return
             if not await session.client.is_alive():
-                self.stats.last_error = "bind dropped by the SMPP library"
+                self.stats.last_error = bind.last_error = "bind dropped by the SMPP library"
                 return
 
     async def _pump(self, session: _Session) -> None:

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from datetime import timedelta
 
 from sms_core import encoding
 from sms_core.dispatch import status
+from sms_core.dispatch.engine import Dispatcher
+from sms_core.dispatch.routing import Route
 from sms_core.dispatch.sim import Faults, SimSettings
-from sms_core.dispatch.smpp import relative_validity, source_address
-from tests.sms_core.dispatch.helpers import FAST, driver, gather, run, simulator, sms, wait_until
+from sms_core.dispatch.smpp import SmppDriver, relative_validity, source_address
+from sms_core.dispatch.types import DeliveryReport
+from tests.sms_core.dispatch.helpers import (
+    FAST,
+    driver,
+    driver_settings,
+    gather,
+    run,
+    simulator,
+    sms,
+    wait_until,
+)
 
 
 def test_relative_validity_and_source_addresses() -> None:
@@ -196,3 +210,54 @@ def test_driver_reconnects_after_the_smsc_comes_back() -> None:
             assert (await drv.submit(sms(9))).ok
 
     run(scenario())
+
+
+def test_route_with_three_binds_spreads_submits_and_survives_losing_one() -> None:
+    async def scenario() -> None:
+        count = 600
+        async with simulator(FAST) as sim:
+            settings = driver_settings(sim, binds=3, window=20)
+            reports: list[DeliveryReport] = []
+            dispatcher = Dispatcher([Route("multi", settings, "premium")], on_report=reports.append)
+            await dispatcher.start()
+            try:
+                drv = dispatcher.drivers["multi"]
+                assert isinstance(drv, SmppDriver)
+                await wait_until(lambda: drv.binds_up == 3)
+                await wait_until(lambda: sim.bound_sessions == 3)  # same credentials
+
+                async def cut_one_bind() -> None:
+                    await wait_until(lambda: len(sim.accepted) >= count // 3)
+                    assert await sim.disconnect_one()
+
+                outcomes, _ = await asyncio.gather(
+                    dispatcher.submit_batch([sms(n) for n in range(count)]), cut_one_bind()
+                )
+                await wait_until(lambda: drv.stats.disconnects == 1)
+                await wait_until(lambda: drv.binds_up == 3)
+                health = {row["route"]: row for row in dispatcher.health()}["multi"]
+                ids = {o.operator_ids[0] for o in outcomes if o.ok}
+                await wait_until(lambda: ids <= {r.operator_id for r in reports}, timeout=10)
+            finally:
+                await dispatcher.stop()
+        assert len(outcomes) == count and {o.message_id for o in outcomes} == {
+            f"m{n}" for n in range(count)
+        }
+        assert all(o.ok and len(o.operator_ids) == 1 for o in outcomes), [
+            o.detail for o in outcomes if not o.ok
+        ]
+        assert len(ids) == count
+        per_id = Counter(r.operator_id for r in reports)
+        assert all(per_id[i] == 1 for i in ids)
+        received = {s.destination_addr for s in sim.accepted}
+        assert received == {f"336{n:08d}" for n in range(count)}
+        assert len(sim.accepted) - count <= sum(o.resent_after_disconnect for o in outcomes)
+        sessions = Counter(s.session_id for s in sim.accepted)
+        assert len(sessions) >= 3  # the three binds (and any that replaced the lost one)
+        assert sum(n >= count // 10 for n in sessions.values()) >= 3
+        assert health["healthy"] is True and health["binds_up"] == 3
+        assert len(health["binds"]) == 3
+        assert sum(b["disconnects"] for b in health["binds"]) == 1
+        assert all(b["submitted"] > 0 for b in health["binds"])
+
+    run(scenario(), timeout=40)
