@@ -37,7 +37,7 @@ def test_five_thousand_messages_all_get_an_outcome_and_a_receipt_with_a_slow_own
             assert [o.message_id for o in outcomes] == [f"m{n}" for n in range(COUNT)]
             failed = [o.detail for o in outcomes if not o.ok]
             assert not failed, failed[:3]
-            await wait_until(lambda: len(reports) >= COUNT, timeout=15.0)
+            await wait_until(lambda: len(reports) >= COUNT, timeout=45.0)
             elapsed = time.monotonic() - started
             ids = Counter(o.operator_ids[0] for o in outcomes)
             assert len(ids) == COUNT
@@ -50,7 +50,7 @@ def test_five_thousand_messages_all_get_an_outcome_and_a_receipt_with_a_slow_own
             await dispatcher.stop()
 
     with SimulatorThread(SimSettings(port=0, dlr_delay=0.05, delivery_ratio=1.0)) as sim:
-        run(scenario(sim), timeout=20.0)
+        run(scenario(sim), timeout=60.0)  # a guard against hanging; speed is benchmarks' job
         destinations = Counter(s.destination_addr for s in sim.simulator.accepted)
         assert len(destinations) == COUNT and set(destinations.values()) == {1}
         assert sim.simulator.receipts_sent == COUNT
