@@ -31,7 +31,7 @@ from hub.api.openapi import (
 )
 from hub.api.problems import InvalidRequest, problem_body
 from hub.api.sending import MESSAGE_SCHEMA, RECIPIENT, requests_for, send_schema
-from hub.api.validation import validated_body
+from hub.api.validation import aware_instant, validated_body
 from hub.models import STATES, Message
 from sms_core import phone
 from sms_core.errors import InvalidNumberError
@@ -139,17 +139,7 @@ def get_message(message_id: str) -> ResponseReturnValue:
 
 
 def _instant(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None:
-        raise InvalidRequest(f"{name} is an RFC 3339 date-time with its offset",
-                             code="invalid_parameter", field=name)
-    return when
+    return aware_instant(request.args.get(name), name=name, field=name, code="invalid_parameter")
 
 
 def _limit() -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from connectors.base import SmsRequest
 from hub.api.context import services
 from hub.api.problems import InvalidRequest
+from hub.api.validation import aware_instant
 from hub.callbacks.endpoints import checked_url
 from sms_core import templates
 
@@ -69,17 +70,8 @@ def send_schema(to: Mapping[str, Any], *, extra: Mapping[str, Any] | None = None
 
 
 def _send_at(data: Mapping[str, Any]) -> datetime | None:
-    raw = data.get("send_at")
-    if raw is None:
-        return None
-    try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None:
-        raise InvalidRequest("send_at is an RFC 3339 date-time with its offset",
-                             code="invalid_field", field="/send_at")
-    return when
+    return aware_instant(data.get("send_at"), name="send_at", field="/send_at",
+                         code="invalid_field")
 
 
 def _content(data: Mapping[str, Any]) -> None:

@@ -8,6 +8,7 @@ the two cannot drift apart. A schema may name the problem ``code`` its failures 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from flask import request
@@ -18,6 +19,20 @@ from werkzeug.exceptions import UnsupportedMediaType
 from hub.api.problems import InvalidRequest, MalformedBody
 
 _VALIDATORS: dict[int, Draft202012Validator] = {}
+
+
+def aware_instant(raw: Any, *, name: str, field: str, code: str) -> datetime | None:
+    """An RFC 3339 date-time with its offset (None when absent), or a 422 problem naming it."""
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise InvalidRequest(f"{name} is an RFC 3339 date-time with its offset",
+                             code=code, field=field)
+    return when
 
 
 def validator(schema: Mapping[str, Any]) -> Draft202012Validator:
