@@ -256,13 +256,19 @@ def check_login(session: Session, email: str, password: str) -> User | None:
 
 # --- settings --------------------------------------------------------------------------------
 
-def _sender(value: Any, region: str) -> str | None:
+def validated_sender(value: Any, region: str, field: str) -> str | None:
+    """A sender ID setting checked by the rules of ``region`` (None stays None), or an
+    InvalidSettingError naming ``field`` with the compliance code."""
     if value is None:
         return None
     try:
         return compliance.validate_sender_id(value, region)
     except ComplianceError as exc:
-        raise InvalidSettingError(exc.message, code=exc.code, field="default_sender") from None
+        raise InvalidSettingError(exc.message, code=exc.code, field=field) from None
+
+
+def _sender(value: Any, region: str) -> str | None:
+    return validated_sender(value, region, "default_sender")
 
 
 def _bool(name: str) -> Any:

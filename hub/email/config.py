@@ -14,12 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.accounts import InvalidSettingError
+from hub.accounts import InvalidSettingError, validated_sender
 from hub.crypto import SecretBox
 from hub.email.directory import hash_password, new_secret, secret_digest
 from hub.models import Account, EmailConfig
-from sms_core import compliance
-from sms_core.errors import ComplianceError
 
 MAX_SENDERS = 200
 """Authorised senders per account: whole domains cover large teams."""
@@ -54,7 +52,7 @@ def update_config(session: Session, account: Account, patch: Mapping[str, Any]) 
         if name == "senders":
             row.senders = validate_senders(value)
         elif name == "sender_id":
-            row.sender_id = _sender_id(value, region)
+            row.sender_id = validated_sender(value, region, "sender_id")
         elif name == "category":
             row.category = _category(value)
         elif name in FLAGS:
@@ -79,15 +77,6 @@ def validate_senders(value: Any) -> list[str]:
             raise InvalidSettingError(
                 f"{sender!r} is neither an address nor *@domain", field="senders")
     return senders
-
-
-def _sender_id(value: Any, region: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return compliance.validate_sender_id(value, region)
-    except ComplianceError as exc:
-        raise InvalidSettingError(exc.message, code=exc.code, field="sender_id") from None
 
 
 def _category(value: Any) -> str | None:
