@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,10 +33,8 @@ from .models import (
     FullSyncRequired,
     PushChannel,
     RemoteCalendar,
+    TokenFn,
 )
-
-TokenFn = Callable[[bool], str]
-"""Returns a valid access token; ``True`` forces a refresh (after a 401)."""
 
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
 

@@ -6,6 +6,7 @@ read, so that reminder planning and sync never look at provider JSON.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Literal
@@ -15,6 +16,9 @@ from connectors.base import Category
 Provider = Literal["google", "microsoft"]
 ConnectionStatus = Literal["active", "needs_reauth", "disconnected"]
 ReminderStatus = Literal["scheduled", "sent", "cancelled", "refused"]
+
+TokenFn = Callable[[bool], str]
+"""Returns a valid access token; ``True`` forces a refresh (after a 401). Both clients take one."""
 
 SOURCES: dict[Provider, str] = {"google": "google_calendar", "microsoft": "outlook_calendar"}
 """The ``SmsRequest.source`` of reminders per provider."""

@@ -14,7 +14,6 @@ checks the notification URL by sending it a ``validationToken`` to echo (the hub
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -30,10 +29,10 @@ from .models import (
     FullSyncRequired,
     PushChannel,
     RemoteCalendar,
+    TokenFn,
 )
 from .settings import CalendarSettings
 
-TokenFn = Callable[[bool], str]
 PAGE_SIZE = 50
 WINDOWS_ZONES = {
     "Romance Standard Time": "Europe/Paris",
