@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,16 +39,25 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@contextmanager
+def migrated_pg_schema() -> Iterator[str]:
+    """A private, migrated PostgreSQL schema (its URL), dropped afterwards."""
+    url, schema = _fresh_pg_schema_url(PG_URL)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        engine = make_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def _pg_schema() -> Iterator[str]:
     """One migrated PostgreSQL schema per test run, emptied before each test that uses it."""
-    url, schema = _fresh_pg_schema_url(PG_URL)
-    upgrade(url)
-    yield url
-    engine = make_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    with migrated_pg_schema() as url:
+        yield url
 
 
 def _empty_pg(url: str) -> None:

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from hub.accounts import create_account, create_api_key
 from hub.app import create_app
 from hub.config import load_settings
 from hub.db import make_engine, make_sessionmaker, transaction, upgrade
 from hub.services import Services
-from tests.conftest import DB_PARAMS, PG_URL, _fresh_pg_schema_url
+from tests.conftest import DB_PARAMS, migrated_pg_schema
 
 __all__ = ["DB_PARAMS"]
 
@@ -49,13 +49,8 @@ def migrated_url(kind: str, folder: Path) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    url, schema = _fresh_pg_schema_url(PG_URL)
-    upgrade(url)
-    yield url
-    engine = make_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    with migrated_pg_schema() as url:
+        yield url
 
 
 def sessions(app: Flask) -> Any:
