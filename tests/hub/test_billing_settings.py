@@ -95,14 +95,6 @@ def test_a_sub_account_reads_its_parents_limit_and_gets_none_of_its_own(app: Fla
     assert refused.json["code"] == "payer_only"
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("SMSHUB_DATA_DIR", str(tmp_path))
-    for name in ("SMSHUB_DATABASE_URL", "SMSHUB_REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
-
-
 def test_credits_limit_and_threshold_on_the_command_line(runner: CliRunner,
                                                          tmp_path: Path) -> None:
     created = runner.invoke(main, ["account", "create", "Shop", "--json"])

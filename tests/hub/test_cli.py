@@ -20,14 +20,6 @@ from hub.models import Account, ApiKey, Message, User
 from hub.models.pricing import PUBLIC, PriceRow
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("SMSHUB_DATA_DIR", str(tmp_path))
-    for name in ("SMSHUB_DATABASE_URL", "SMSHUB_REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
-
-
 def _sessions(tmp_path: Path):  # type: ignore[no-untyped-def]
     url = load_settings(environ={}, data_dir=tmp_path).effective_database_url
     return make_sessionmaker(make_engine(url))

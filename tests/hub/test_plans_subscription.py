@@ -175,14 +175,6 @@ def test_a_cancelled_plan_chosen_after_its_period_starts_a_new_billed_period(app
         assert s.get(Subscription, acc) is row
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("SMSHUB_DATA_DIR", str(tmp_path))
-    for name in ("SMSHUB_DATABASE_URL", "SMSHUB_REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
-
-
 def test_plan_subscribe_and_show_on_the_command_line(runner: CliRunner) -> None:
     created = runner.invoke(main, ["account", "create", "Cabinet", "--json"])
     assert created.exit_code == 0, created.output
