@@ -1,26 +1,26 @@
-"""The SMPP 3.4 operator driver, on smpp34's asyncio client.
+"""The SMPP 3.4 operator driver: binds, window, pacing, retries, receipts and replies.
 
-One :class:`SmppDriver` holds ``binds`` transceiver binds (SMPP sessions) to one SMSC and keeps
-each up: every bind reconnects on its own with exponential backoff, and ``healthy`` is false
-while no bind is up (a refused bind included). Each bind has its own ``window`` of outstanding
-submit_sm; a submit goes to the healthy bind with the fewest outstanding, so a lost bind only
-removes its share. All binds are paced by the route's one token bucket (the rate is the
-account's), and receipts and MO arriving on any bind go to the same callbacks.
-smpp34 runs the SMPP timers itself (enquire_link every 30 s, response timer); the driver adds
-its own, shorter, ``submit_timeout`` so that a stuck SMSC costs seconds.
+One :class:`SmppDriver` holds ``binds`` SMPP sessions (transceiver by default) to one SMSC and
+keeps each up: every bind reconnects on its own with exponential backoff, and ``healthy`` is
+false while no bind is up (a refused bind included). Each bind has its own ``window`` of
+outstanding submit_sm; a submit goes to the healthy bind with the fewest outstanding, so a lost
+bind only removes its share. All binds are paced by the route's one token bucket (the rate is
+the account's), and receipts and MO arriving on any bind go to the same callbacks.
 
-Inbound deliver_sm (receipts, MO) are read off the bind by a pump that never waits for the owner:
-smpp34 buffers unread deliver_sm in a bounded channel (``inbound_capacity``), NAKs the next
-one with ESME_RMSGQFUL once it is full and tears the session down on the one after, dropping
-even its own "disconnected" event. A reader that awaited a database write per receipt therefore
-killed the bind after ~1,000 receipts and never noticed. The pump moves events into the
-driver's own queue at once; a separate handler task hands them to the owner. The supervisor
-also watches ``client.is_alive()``, so a session the library dropped silently is re-bound.
+The sessions are :class:`~sms_core.dispatch.smpp_session.EsmeSession` on this loop (smpp34's
+codec underneath): enquire_link every ``enquire_interval`` seconds of silence, a peer that
+stops answering is dropped and re-bound, and a submit whose response does not come within
+``submit_timeout`` is given up on this bind.
+
+Inbound deliver_sm (receipts, MO) are queued as they are read and acknowledged at once; a
+handler task hands them to the owner in arrival order. When the owner falls behind by more
+than ``inbound_capacity`` deliver_sm, the next ones are answered ESME_RMSGQFUL: the SMSC keeps
+them and offers them again later, so a slow database never loses a receipt nor the bind.
 
 What each submit_sm_resp means is decided in :mod:`sms_core.dispatch.status`:
 throttling slows the bucket down and retries, transient errors retry a few times, permanent
 errors end the message with the operator's code. A submit whose response never came (timeout,
-connection lost) is sent again once the bind is back: at-least-once, and the outcome counts
+connection lost) is sent again once a bind is back: at-least-once, and the outcome counts
 those resends (``resent_after_disconnect``), which is at most one window per lost connection.
 """
 
@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, timedelta, tzinfo
 from typing import Any, Literal
 
 import smpp34
 
-from sms_core.dispatch import status
+from sms_core.dispatch import smpp_wire, status
 from sms_core.dispatch.inbound import MoAssembler
 from sms_core.dispatch.protocol import InboundCallback, ReportCallback, deliver
 from sms_core.dispatch.receipts import (
@@ -44,15 +45,11 @@ from sms_core.dispatch.receipts import (
     normalize_operator_id,
     report_from_deliver_sm,
 )
+from sms_core.dispatch.smpp_session import BindRefused, ConnectionLost, EsmeSession, SubmitResp
 from sms_core.dispatch.throttle import TokenBucket, backoff
 from sms_core.dispatch.types import OutboundSms, SubmitOutcome
 
 log = logging.getLogger(__name__)
-
-LIBRARY_SETTLE = 0.2
-"""Seconds ``stop()`` waits after closing the bind: smpp34 tears the session down on its own
-threads, and a completion landing on an event loop that ``asyncio.run`` already closed can
-crash the interpreter."""
 
 BindType = Literal["TRX", "TX", "RX"]
 
@@ -88,9 +85,10 @@ class SmppSettings:
     receipt_id_format: IdFormat = "auto"
     receipt_tz: tzinfo = UTC
     inbound_capacity: int = 16_384
-    """deliver_sm smpp34 may buffer before the pump reads them (see the module docstring)."""
-    liveness_interval: float = 0.5
-    """Seconds between checks that the library still has the session."""
+    """deliver_sm read and not yet handed to the owner before the next ones are answered
+    ESME_RMSGQFUL (see the module docstring)."""
+    enquire_interval: float = 30.0
+    """Seconds of silence on a bind before an enquire_link checks that the peer is there."""
 
 
 @dataclass
@@ -125,20 +123,13 @@ class _Part:
     detail: str = ""
 
 
-@dataclass
-class _Session:
-    client: smpp34.Client
-    smsc: smpp34.Smsc
-    lost: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 class _Bind:
     """One SMPP session slot of a driver: its window, its session when up, its counters."""
 
     def __init__(self, index: int, window: int) -> None:
         self.index = index
         self.window = asyncio.Semaphore(window)
-        self.session: _Session | None = None
+        self.session: EsmeSession | None = None
         self.supervisor: asyncio.Task[None] | None = None
         self.attempted = False
         self.in_flight = 0
@@ -151,7 +142,7 @@ class _Bind:
 
     @property
     def up(self) -> bool:
-        return self.session is not None and not self.session.lost.is_set()
+        return self.session is not None and self.session.alive
 
     def health(self) -> dict[str, Any]:
         return {
@@ -204,9 +195,8 @@ class SmppDriver:
         self._started = False
         self._stopping = False
         self._mo = MoAssembler()
-        self._events: asyncio.Queue[smpp34.DeliverSmEvent] = asyncio.Queue()
+        self._events: asyncio.Queue[smpp34.DeliverSm] = asyncio.Queue()
         self._handler: asyncio.Task[None] | None = None
-        self._pumps: set[asyncio.Task[None]] = set()
 
     @property
     def healthy(self) -> bool:
@@ -272,11 +262,7 @@ class SmppDriver:
         self._bound.clear()
         self._started = False
         if sessions:
-            await asyncio.gather(*(_close(s, unbind=True) for s in sessions))
-            await asyncio.sleep(LIBRARY_SETTLE)
-        for pump in list(self._pumps):
-            pump.cancel()
-        await asyncio.gather(*self._pumps, return_exceptions=True)
+            await asyncio.gather(*(s.unbind() for s in sessions), return_exceptions=True)
         if self._handler is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._events.join(), self.settings.submit_timeout)
@@ -369,7 +355,7 @@ class SmppDriver:
 
     async def _send(
         self, bind: _Bind, sms: OutboundSms, part: bytes
-    ) -> smpp34.SubmitSmResp | Literal["unsent", "unknown"]:
+    ) -> SubmitResp | Literal["unsent", "unknown"]:
         """One submit_sm within the window.
 
         "unsent" when the bind was already lost (nothing went out: no duplicate possible),
@@ -385,34 +371,33 @@ class SmppDriver:
 
     async def _send_in_window(
         self, bind: _Bind, sms: OutboundSms, part: bytes
-    ) -> smpp34.SubmitSmResp | Literal["unsent", "unknown"]:
+    ) -> SubmitResp | Literal["unsent", "unknown"]:
         session = bind.session
-        if session is None or session.lost.is_set():
+        if session is None or not session.alive:
+            return "unsent"
+        try:
+            answer = session.submit_sm(
+                sms.to.removeprefix("+"), part, timeout=self.settings.submit_timeout,
+                **_submit_fields(sms),
+            )  # fmt: skip
+        except ConnectionLost:
+            self._update_bound()
             return "unsent"
         self.stats.submitted += 1
         bind.submitted += 1
         bind.in_flight += 1
         try:
-            return await asyncio.wait_for(
-                session.smsc.submit_sm(**_submit_fields(sms, part)),
-                self.settings.submit_timeout,
-            )
+            return await answer
         except TimeoutError:
             self.stats.timeouts += 1
             self.stats.last_error = "submit_sm_resp timeout"
-        except smpp34.SmppError as exc:
+        except ConnectionLost as exc:
             self.stats.lost_responses += 1
             self.stats.last_error = f"submit_sm failed: {exc}"
-            if not await session.client.is_alive():
-                self._mark_lost(session)
+            self._update_bound()
         finally:
             bind.in_flight -= 1
         return "unknown"
-
-    def _mark_lost(self, session: _Session) -> None:
-        """Stop using a dead bind at once; its supervisor notices it too and reconnects."""
-        session.lost.set()
-        self._update_bound()
 
     def _update_bound(self) -> None:
         if any(b.up for b in self._binds):
@@ -439,7 +424,7 @@ class SmppDriver:
         return None
 
     async def _supervise(self, bind: _Bind) -> None:
-        """Bind, read until the bind is lost, back off, bind again: until ``stop()``."""
+        """Bind, wait until the bind is lost, back off, bind again: until ``stop()``."""
         delays = backoff(self.settings.reconnect_initial, self.settings.reconnect_max)
         while not self._stopping:
             session = await self._connect(bind)
@@ -453,71 +438,43 @@ class SmppDriver:
             bind.session = session
             self._update_bound()
             try:
-                await self._read(bind, session)
+                await asyncio.shield(session.closed)
             finally:
-                if bind.session is session:
+                if bind.session is session and not self._stopping:  # else stop() unbinds it
                     bind.session = None
-                self._mark_lost(session)
+                self._update_bound()
             if not self._stopping:
                 self.stats.disconnects += 1
                 bind.disconnects += 1
-                log.warning("route %s: SMPP bind %d lost, reconnecting", self.name, bind.index)
-                await _close(session, unbind=False)
+                self.stats.last_error = bind.last_error = session.close_reason
+                log.warning("route %s: SMPP bind %d lost (%s), reconnecting", self.name,
+                            bind.index, session.close_reason)  # fmt: skip
 
-    async def _connect(self, bind: _Bind) -> _Session | None:
+    async def _connect(self, bind: _Bind) -> EsmeSession | None:
         s = self.settings
-        client = smpp34.Client(
-            s.host,
-            s.port,
-            s.system_id,
-            s.password,
-            bind_type=s.bind_type,
-            system_type=s.system_type,
-            window_size=s.window,
-            inbound_capacity=s.inbound_capacity,
-            connect_timeout_ms=int(s.connect_timeout * 1000),
-        )
         try:
-            smsc = await client.connect()
-        except (smpp34.SmppError, OSError) as exc:
+            return await EsmeSession.open(
+                s.host, s.port, s.system_id, s.password, bind_type=s.bind_type,
+                system_type=s.system_type, connect_timeout=s.connect_timeout,
+                on_deliver=self._queue_deliver, enquire_interval=s.enquire_interval,
+                response_timeout=s.submit_timeout,
+            )  # fmt: skip
+        except (BindRefused, ConnectionLost, OSError, TimeoutError) as exc:
+            reason = (status.name(exc.command_status) if isinstance(exc, BindRefused)
+                      else str(exc) or type(exc).__name__)  # fmt: skip
             self.stats.bind_failures += 1
             bind.bind_failures += 1
-            self.stats.last_error = bind.last_error = f"bind failed: {exc}"
-            log.warning("route %s: bind to %s:%s failed: %s", self.name, s.host, s.port, exc)
-            with contextlib.suppress(Exception):
-                await client.stop()
+            self.stats.last_error = bind.last_error = f"bind failed: {reason}"
+            log.warning("route %s: bind to %s:%s failed: %s", self.name, s.host, s.port, reason)
             return None
-        return _Session(client, smsc)
 
-    async def _read(self, bind: _Bind, session: _Session) -> None:
-        """Pump deliver_sm into the driver's queue until the session ends or is found dead.
-
-        The pump of a dead session is left running, never cancelled: cancelling an awaited
-        ``next()`` can drop a receipt the library already acknowledged, and a session the
-        library dropped may still hold some. It ends on the library's "disconnected" event, or
-        at ``stop()``.
-        """
-        pump = asyncio.create_task(self._pump(session), name=f"smpp-{self.name}-{bind.index}-pump")
-        self._pumps.add(pump)
-        pump.add_done_callback(self._pumps.discard)
-        while not pump.done():
-            await asyncio.wait({pump}, timeout=self.settings.liveness_interval)
-            if pump.done() or session.lost.is_set():
-                return
-            if not await session.client.is_alive():
-                self.stats.last_error = bind.last_error = "bind dropped by the SMPP library"
-                return
-
-    async def _pump(self, session: _Session) -> None:
-        """Only read: the library NAKs and then drops the bind when its buffer is full."""
-        while True:
-            try:
-                event = await session.smsc.next()
-            except smpp34.SmppError:
-                return
-            if not isinstance(event, smpp34.DeliverSmEvent):
-                return
-            self._events.put_nowait(event)
+    def _queue_deliver(self, pdu: smpp34.DeliverSm) -> int:
+        """Take a deliver_sm off the wire (the session acknowledges it with what this returns)."""
+        if self._events.qsize() >= self.settings.inbound_capacity:
+            self.stats.last_error = "inbound queue full: deliver_sm deferred (ESME_RMSGQFUL)"
+            return smpp_wire.ESME_RMSGQFUL
+        self._events.put_nowait(pdu)
+        return smpp_wire.ESME_ROK
 
     async def _handle_events(self) -> None:
         """Hand queued deliver_sm to the owner, one at a time, in arrival order."""
@@ -530,7 +487,7 @@ class SmppDriver:
             finally:
                 self._events.task_done()
 
-    async def _on_deliver(self, event: smpp34.DeliverSmEvent) -> None:
+    async def _on_deliver(self, event: smpp34.DeliverSm) -> None:
         tlvs = {tlv.tag: tlv.value for tlv in event.tlvs}
         if is_receipt(event.esm_class, tlvs):
             report = report_from_deliver_sm(
@@ -558,12 +515,11 @@ class SmppDriver:
             await deliver(self.on_inbound, inbound)
 
 
-def _submit_fields(sms: OutboundSms, part: bytes) -> dict[str, Any]:
-    """submit_sm arguments for one part: addresses typed, validity relative, UDH as given."""
-    source, ton, npi = source_address(sms.sender)
+def _submit_fields(sms: OutboundSms) -> dict[str, Any]:
+    """submit_sm fields besides the destination and the part: addresses typed, validity
+    relative, the UDH flag as the encoder set it."""
+    source, ton, npi = _source(sms.sender)
     return {
-        "destination_addr": sms.to.removeprefix("+"),
-        "short_message": part,
         "source_addr": source,
         "source_addr_ton": ton,
         "source_addr_npi": npi,
@@ -572,14 +528,9 @@ def _submit_fields(sms: OutboundSms, part: bytes) -> dict[str, Any]:
         "esm_class": sms.esm_class,
         "data_coding": sms.data_coding,
         "registered_delivery": 1 if sms.registered_delivery else 0,
-        "validity_period": relative_validity(sms.validity),
+        "validity_period": _validity(sms.validity),
     }
 
 
-async def _close(session: _Session, *, unbind: bool) -> None:
-    """Best-effort teardown; a dead peer must not hold up a stop."""
-    if unbind:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(session.smsc.unbind(), 2)
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(session.client.stop(), 2)
+_source = functools.lru_cache(maxsize=1024)(source_address)
+_validity = functools.lru_cache(maxsize=64)(relative_validity)
