@@ -94,7 +94,7 @@ def test_bind_then_responses_matched_by_sequence_even_out_of_order() -> None:
             results = await asyncio.gather(*answers)
             assert [r.message_id for r in results] == [f"ID{s}" for s in held]
             assert all(r.is_success for r in results)
-            submits = [smpp34.decode(p) for p in peer.received
+            submits = [wire.decode_message(p) for p in peer.received
                        if wire.header(p)[0] == wire.SUBMIT_SM]  # fmt: skip
             assert [s.destination_addr for s in submits] == [f"3361234567{n}" for n in range(3)]
             await session.unbind()
