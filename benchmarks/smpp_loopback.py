@@ -6,7 +6,6 @@ back. No driver logic, no routing, no database: only the library and the simulat
 
     python benchmarks/smpp_loopback.py                  # 20,000 messages, window 64
     python benchmarks/smpp_loopback.py --count 200      # a tiny run
-    python benchmarks/smpp_loopback.py --gate           # through the simulator's TCP gate
 
 Prints one line per figure and a final JSON line with all of them.
 """
@@ -28,7 +27,6 @@ from sms_core.dispatch.sim import SimSettings, SmscSimulator
 class Figures:
     count: int
     window: int
-    gate: bool
     submit_seconds: float
     submits_per_second: float
     dlr_seconds: float
@@ -74,8 +72,8 @@ async def _collect_receipts(smsc: smpp34.Smsc, count: int, done: asyncio.Future[
     done.set_result(time.perf_counter())
 
 
-async def measure(count: int, window: int, gate: bool) -> Figures:
-    settings = SimSettings(port=0, dlr_delay=0.0, delivery_ratio=1.0, gate=gate)
+async def measure(count: int, window: int) -> Figures:
+    settings = SimSettings(port=0, dlr_delay=0.0, delivery_ratio=1.0)
     sim = SmscSimulator(settings)
     await sim.start()
     client = smpp34.Client(
@@ -96,7 +94,7 @@ async def measure(count: int, window: int, gate: bool) -> Figures:
         await sim.stop()
     submit_s, dlr_s = submitted - start, finished - start
     return Figures(
-        count, window, gate, round(submit_s, 3), round(count / submit_s, 1),
+        count, window, round(submit_s, 3), round(count / submit_s, 1),
         round(dlr_s, 3), round(count / dlr_s, 1), errors,
     )  # fmt: skip
 
@@ -105,9 +103,8 @@ def main(argv: list[str] | None = None) -> Figures:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--window", type=int, default=64)
-    parser.add_argument("--gate", action="store_true", help="go through the simulator's gate")
     args = parser.parse_args(argv)
-    figures = asyncio.run(measure(args.count, args.window, args.gate))
+    figures = asyncio.run(measure(args.count, args.window))
     print(f"smpp34 {smpp34.__version__} loopback, {figures.count} messages, window {args.window}")
     print(f"submit_sm: {figures.submits_per_second:,.0f}/s ({figures.submit_seconds} s)")
     print(f"receipts:  {figures.dlrs_per_second:,.0f}/s (all back after {figures.dlr_seconds} s)")

@@ -1,10 +1,14 @@
 """A local SMSC simulator that speaks real SMPP 3.4, for ``smshub run`` and for tests.
 
-Built on smpp34's ``Server`` behind :class:`~sms_core.dispatch.gate.Gate` (which checks bind
-credentials and can cut connections). It answers submit_sm with hex message ids, sends delivery
-receipts after a delay with a deterministic delivery ratio, can send MO replies on demand (a
-STOP, say), and injects the faults real operators produce: throttling, missing responses,
-disconnects in the middle of a window, a receipt before its submit_sm_resp, duplicate receipts.
+Built on :class:`~sms_core.dispatch.smsc_session.SmscServer` (asyncio sessions over smpp34's
+codec, all on the caller's loop). It checks bind credentials, answers submit_sm with hex message
+ids, sends delivery receipts after a delay with a deterministic delivery ratio, can send MO
+replies on demand (a STOP, say), and injects the faults real operators produce: throttling,
+missing responses, disconnects in the middle of a window, a receipt before its submit_sm_resp,
+duplicate receipts.
+
+A submit_sm with no fault to apply is answered inside the read that brought it; receipts wait
+in one deque in due order, drained by one timer, so nothing costs a task per message.
 
 Three ways to run it::
 
@@ -20,28 +24,24 @@ import asyncio
 import contextlib
 import random
 import signal
-import socket
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import smpp34
 
 from sms_core import encoding
 from sms_core.dispatch import status
-from sms_core.dispatch.gate import Credentials, Gate
 from sms_core.dispatch.receipts import TLV_MESSAGE_STATE, TLV_RECEIPTED_MESSAGE_ID
+from sms_core.dispatch.smsc_session import Credentials, SmscServer, SmscSession, SubmitAnswer
 
 ESM_CLASS_RECEIPT = 0x04
-LIBRARY_SETTLE = 0.2
-"""Seconds ``stop()`` waits after closing: smpp34 finishes tearing sessions down on its own
-threads, and a completion that lands on an event loop already closed by ``asyncio.run`` can
-take the interpreter down. Waiting here keeps every caller's teardown safe."""
 T = TypeVar("T")
 
 
@@ -74,15 +74,12 @@ class SimSettings:
     system_id: str = "smshub"
     password: str = "secret"
     check_credentials: bool = True
-    gate: bool = True
-    """Front the server with the gate; without it binds are not checked and disconnect faults
-    do nothing, but nothing stands between client and smpp34 (used for raw benchmarks)."""
     dlr_delay: float = 0.2
     delivery_ratio: float = 0.98
     seed: int = 1
     first_message_id: int = 0x1A2B0000
     record_wire: bool = True
-    """Keep a decoded copy of every submit_sm that crossed the gate (``wire_submits``)."""
+    """Keep the decoded smpp34.SubmitSm of every submit_sm received (``wire_submits``)."""
     receipt_tlvs: bool = True
     """Also carry receipted_message_id (hex, like the submit_sm_resp) and message_state."""
     redeliver_after: float = 0.5
@@ -104,7 +101,11 @@ class ReceivedSubmit:
 
 
 class SmscSimulator:
-    """The simulator in the caller's asyncio loop: ``await start()``, ``await stop()``."""
+    """The simulator in the caller's asyncio loop: ``await start()``, ``await stop()``.
+
+    It is the :class:`~sms_core.dispatch.smsc_session.SmscOwner` of its server: the server calls
+    ``session_bound``, ``session_closed`` and ``submit_received``.
+    """
 
     def __init__(self, settings: SimSettings | None = None, faults: Faults | None = None) -> None:
         self.settings = settings or SimSettings()
@@ -114,154 +115,117 @@ class SmscSimulator:
         self.receipts_sent = 0
         self.receipts_refused = 0
         """Receipts the ESME answered with an error; they are kept and sent again."""
-        self._retrying = False
         self.throttled = 0
         self.unanswered = 0
         self.disconnects = 0
         self._random = random.Random(self.settings.seed)
         self._next_id = self.settings.first_message_id
-        self._sessions: dict[str, smpp34.Esme] = {}
-        self._held: list[smpp34.SubmitSmEvent] = []
-        self._pending_receipts: deque[tuple[str, dict[str, Any]]] = deque()
+        credentials = Credentials(self.settings.system_id, self.settings.password)
+        self._server = SmscServer(self, credentials if self.settings.check_credentials else None)
+        self._due: deque[tuple[float, str, ReceivedSubmit]] = deque()
+        """Receipts to send: (due on the loop clock, system_id, submit), in due order."""
+        self._due_timer: asyncio.TimerHandle | None = None
+        self._pending: deque[_Receipt] = deque()
+        """Receipts with nowhere to go yet (store and forward), sent on the next bind."""
+        self._retry_timer: asyncio.TimerHandle | None = None
         self._recent: deque[float] = deque()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: smpp34.Server | None = None
-        self._gate: Gate | None = None
-        self._loop_task: asyncio.Task[None] | None = None
+        self._stamp = (0, "")
         self._mo_reference = 0
         self.port = self.settings.port
 
     @property
     def refused_binds(self) -> int:
-        return self._gate.refusals if self._gate is not None else 0
+        return self._server.refusals
 
     @property
     def bound_sessions(self) -> int:
-        return len(self._sessions)
+        return len(self._server.bound)
 
     async def start(self) -> None:
         """Listen; returns once a client can connect."""
-        inner_port = _free_port(self.settings.host) if self.settings.gate else self.settings.port
-        if not self.settings.gate and inner_port == 0:
-            inner_port = _free_port(self.settings.host)
-        self._server = smpp34.Server(self.settings.host, inner_port, system_id="SMSHUBSIM")
-        await self._server.start()
-        self.port = inner_port
-        if self.settings.gate:
-            credentials = Credentials(self.settings.system_id, self.settings.password)
-            self._gate = Gate(
-                self.settings.host,
-                self.settings.port,
-                inner_port,
-                credentials if self.settings.check_credentials else None,
-                on_submit_pdu=self.wire_submits.append if self.settings.record_wire else None,
-            )
-            self.port = await self._gate.start()
-        self._loop_task = asyncio.create_task(self._serve())
+        self.port = await self._server.start(self.settings.host, self.settings.port)
 
     async def stop(self) -> None:
-        """Close every connection and the listeners; unanswered submits are dropped."""
-        if self._gate is not None:
-            await self._gate.stop()
-        for task in [*self._tasks, *([self._loop_task] if self._loop_task else [])]:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._loop_task is not None:
-            await asyncio.gather(self._loop_task, return_exceptions=True)
-        self._held.clear()
-        self._sessions.clear()
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
-        await asyncio.sleep(LIBRARY_SETTLE)
+        """Close every connection and the listener; unanswered submits and unsent receipts are
+        dropped."""
+        for timer in (self._due_timer, self._retry_timer):
+            if timer is not None:
+                timer.cancel()
+        self._due_timer = self._retry_timer = None
+        self._due.clear()
+        self._pending.clear()
+        await self._server.stop()
 
     async def disconnect_all(self) -> int:
         """Cut every ESME connection abruptly, as a network failure would."""
         self.disconnects += 1
-        return self._gate.abort_all() if self._gate is not None else 0
+        return self._server.abort_all()
 
     async def disconnect_one(self) -> bool:
         """Cut one ESME connection abruptly; the others stay up."""
         self.disconnects += 1
-        return self._gate.abort_one() if self._gate is not None else False
+        session = next(iter(self._server.bound), None)
+        if session is None:
+            return False
+        session.abort()
+        return True
 
     async def send_mo(self, sender: str, recipient: str, text: str) -> int:
         """Deliver a mobile-originated message to a bound receiver; returns the parts sent.
 
         Long texts go out as concatenated parts with a UDH, like a handset would send them.
         """
-        esme = self._receiver()
-        if esme is None:
+        session = next((s for s in self._server.bound if s.can_receive), None)
+        if session is None:
             raise RuntimeError("no ESME is bound as a receiver")
         self._mo_reference = (self._mo_reference + 1) % 256
         parts = encoding.encode_parts(encoding.analyze(text), self._mo_reference)
         for part in parts:
-            await esme.deliver_sm(
-                recipient,
-                part.short_message,
-                source_addr=sender,
-                source_addr_ton=1,
-                source_addr_npi=1,
-                esm_class=part.esm_class,
-                data_coding=part.data_coding,
-            )
+            pdu = smpp34.DeliverSm(
+                sender, recipient, part.short_message, source_addr_ton=1, source_addr_npi=1,
+                esm_class=part.esm_class, data_coding=part.data_coding,
+            ).encode()  # fmt: skip
+            await session.deliver_sm(pdu)
         return len(parts)
 
-    def _receiver(self, session_id: str | None = None) -> smpp34.Esme | None:
-        if session_id is not None and session_id in self._sessions:
-            return self._sessions[session_id]
-        return next((e for e in self._sessions.values() if e.can_receive), None)
+    # -- the server's owner -----------------------------------------------------------------
 
-    async def _serve(self) -> None:
-        assert self._server is not None
-        while True:
-            try:
-                event = await self._server.next()
-            except smpp34.SmppError:
-                return
-            if isinstance(event, smpp34.Esme):
-                self._sessions[event.session_id] = event
-                self._spawn(self._flush_pending())
-            elif isinstance(event, smpp34.Unbound):
-                self._sessions.pop(event.session_id, None)
-            elif isinstance(event, smpp34.SubmitSmEvent):
-                await self._on_submit(event)
+    def session_bound(self, session: SmscSession) -> None:
+        if self._pending and session.can_receive:
+            self._flush_pending()
 
-    async def _on_submit(self, event: smpp34.SubmitSmEvent) -> None:
-        if self._cut_now():
+    def session_closed(self, session: SmscSession) -> None:
+        """Nothing to do: receipts on their way to it come back through their futures."""
+
+    def submit_received(self, session: SmscSession, submit: smpp34.SubmitSm) -> SubmitAnswer:
+        if self.settings.record_wire:
+            self.wire_submits.append(submit)
+        faults = self.faults
+        if faults.disconnect_after is not None and self._cut_now():
             self.disconnects += 1
-            if self._gate is not None:
-                self._gate.abort_all()
-            self._held.append(event)
-            return
-        answer = self._fault_status(event)
-        if answer is None:
+            self._server.abort_all()
+            return None
+        if faults.reject and submit.destination_addr in faults.reject:
+            return faults.reject[submit.destination_addr]
+        if (faults.throttle_above_rate is not None and self._over_rate()) or self._chance(
+            faults.throttle_ratio
+        ):
+            self.throttled += 1
+            return status.ESME_RTHROTTLED
+        if self._chance(faults.no_response_ratio):
             self.unanswered += 1
-            self._held.append(event)
-        elif answer != status.ESME_ROK:
-            event.reject(answer)
-        else:
-            await self._accept(event)
+            return None
+        return self._accept(session, submit)
+
+    # -- faults -----------------------------------------------------------------------------
 
     def _cut_now(self) -> bool:
-        if self.faults.disconnect_after is None:
-            return False
+        assert self.faults.disconnect_after is not None
         self.faults.disconnect_after -= 1
         if self.faults.disconnect_after > 0:
             return False
         self.faults.disconnect_after = None
         return True
-
-    def _fault_status(self, event: smpp34.SubmitSmEvent) -> int | None:
-        """The command_status to answer, or None to leave the submit unanswered."""
-        if event.destination_addr in self.faults.reject:
-            return self.faults.reject[event.destination_addr]
-        if self._over_rate() or self._chance(self.faults.throttle_ratio):
-            self.throttled += 1
-            return status.ESME_RTHROTTLED
-        if self._chance(self.faults.no_response_ratio):
-            return None
-        return status.ESME_ROK
 
     def _chance(self, ratio: float) -> bool:
         return ratio > 0 and self._random.random() < ratio
@@ -278,46 +242,48 @@ class SmscSimulator:
         self._recent.append(now)
         return False
 
-    async def _accept(self, event: smpp34.SubmitSmEvent) -> None:
+    # -- accepting and receipts -------------------------------------------------------------
+
+    def _accept(self, session: SmscSession, sm: smpp34.SubmitSm) -> str:
         message_id = f"{self._next_id:X}"
         self._next_id += 1
         submit = ReceivedSubmit(
-            message_id,
-            event.session_id,
-            event.source_addr,
-            event.destination_addr,
-            event.short_message,
-            event.data_coding,
-            event.esm_class,
-            event.registered_delivery,
-        )
-        if self.faults.dlr_before_resp and submit.registered_delivery:
-            await self._send_receipts(submit)
-            event.accept(message_id)
-        else:
-            event.accept(message_id)
-            if submit.registered_delivery:
-                self._spawn(self._delayed_receipts(submit))
+            message_id, session.id, sm.source_addr, sm.destination_addr, sm.short_message,
+            sm.data_coding, sm.esm_class, sm.registered_delivery,
+        )  # fmt: skip
         self.accepted.append(submit)
+        if submit.registered_delivery:
+            if self.faults.dlr_before_resp:
+                self._send_receipt(self._receipt(submit, session.system_id))
+            else:
+                self._schedule_receipt(session.system_id, submit)
+        return message_id
 
-    async def _delayed_receipts(self, submit: ReceivedSubmit) -> None:
-        await asyncio.sleep(self.settings.dlr_delay)
-        await self._send_receipts(submit)
+    def _schedule_receipt(self, system_id: str, submit: ReceivedSubmit) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.settings.dlr_delay
+        self._due.append((due, system_id, submit))
+        if self._due_timer is None:
+            self._due_timer = loop.call_at(due, self._send_due)
 
-    async def _send_receipts(self, submit: ReceivedSubmit) -> None:
-        receipt = self._receipt(submit)
-        for _ in range(2 if self.faults.duplicate_dlr else 1):
-            await self._deliver(submit.session_id, receipt)
+    def _send_due(self) -> None:
+        """Send every receipt that is due, in one go, and set the timer for the next one."""
+        loop = asyncio.get_running_loop()
+        now, due = loop.time(), self._due
+        while due and due[0][0] <= now:
+            _, system_id, submit = due.popleft()
+            self._send_receipt(self._receipt(submit, system_id))
+        self._due_timer = loop.call_at(due[0][0], self._send_due) if due else None
 
     def _delivered(self, message_id: str) -> bool:
         """Fate of a message from the seed and its id alone, so that a run is repeatable
         whatever order concurrent submits arrive in."""
-        draw = random.Random(f"{self.settings.seed}:{message_id}").random()
+        draw = zlib.crc32(f"{self.settings.seed}:{message_id}".encode()) / 0x1_0000_0000
         return draw < self.settings.delivery_ratio
 
-    def _receipt(self, submit: ReceivedSubmit) -> dict[str, Any]:
+    def _receipt(self, submit: ReceivedSubmit, system_id: str) -> _Receipt:
         delivered = self._delivered(submit.message_id)
-        stamp = datetime.now(UTC).strftime("%y%m%d%H%M%S")
+        stamp = self._now_stamp()
         text = (
             f"id:{int(submit.message_id, 16)} sub:001 dlvrd:{'001' if delivered else '000'} "
             f"submit date:{stamp} done date:{stamp} stat:{'DELIVRD' if delivered else 'UNDELIV'} "
@@ -327,57 +293,74 @@ class SmscSimulator:
         if self.settings.receipt_tlvs:
             tlvs = [
                 smpp34.Tlv(TLV_RECEIPTED_MESSAGE_ID, submit.message_id.encode() + b"\0"),
-                smpp34.Tlv(TLV_MESSAGE_STATE, bytes([2 if delivered else 5])),
+                _STATE_DELIVERED if delivered else _STATE_UNDELIVERABLE,
             ]
-        return {
-            "destination_addr": submit.source_addr,
-            "short_message": text.encode("ascii", "replace")[:254],
-            "source_addr": submit.destination_addr,
-            "esm_class": ESM_CLASS_RECEIPT,
-            "tlvs": tlvs,
-        }
+        pdu = smpp34.DeliverSm(
+            submit.destination_addr, submit.source_addr, text.encode("ascii", "replace")[:254],
+            esm_class=ESM_CLASS_RECEIPT, tlvs=tlvs,
+        ).encode()  # fmt: skip
+        return _Receipt(system_id, submit.session_id, pdu)
 
-    async def _deliver(self, session_id: str, receipt: dict[str, Any]) -> None:
-        """Send a receipt to the submitting session, or keep it for later (store and forward, as
-        SMSCs do when the ESME is away or answers "queue full")."""
-        esme = self._receiver(session_id)
-        if esme is None:
-            self._pending_receipts.append((session_id, receipt))
+    def _now_stamp(self) -> str:
+        """YYMMDDhhmmss (UTC) for the receipt dates, formatted once per second."""
+        second = int(time.time())
+        if self._stamp[0] != second:
+            self._stamp = (second, time.strftime("%y%m%d%H%M%S", time.gmtime(second)))
+        return self._stamp[1]
+
+    def _send_receipt(self, receipt: _Receipt) -> None:
+        """Send a receipt to the submitting session, or to another receiver bound with the same
+        system_id, or keep it for later (store and forward, as SMSCs do when the ESME is away)."""
+        session = self._receiver(receipt)
+        if session is None:
+            self._pending.append(receipt)
             return
-        try:
-            resp = await esme.deliver_sm(**receipt)
-        except smpp34.SmppError:
-            self._pending_receipts.append((session_id, receipt))
-            return
-        if resp.is_success:
+        for _ in range(2 if self.faults.duplicate_dlr else 1):
+            session.deliver_sm(receipt.pdu).add_done_callback(partial(self._answered, receipt))
+
+    def _receiver(self, receipt: _Receipt) -> SmscSession | None:
+        sessions = self._server.sessions
+        session = sessions.get(receipt.session_id)
+        if session is not None and session.can_receive:
+            return session
+        return next(
+            (s for s in sessions.values() if s.can_receive and s.system_id == receipt.system_id),
+            None,
+        )
+
+    def _answered(self, receipt: _Receipt, resp: asyncio.Future[int]) -> None:
+        if not resp.cancelled() and resp.exception() is None and resp.result() == status.ESME_ROK:
             self.receipts_sent += 1
             return
-        self.receipts_refused += 1
-        self._pending_receipts.append((session_id, receipt))
-        self._spawn(self._retry_pending())
+        if not resp.cancelled() and resp.exception() is None:
+            self.receipts_refused += 1  # e.g. ESME_RMSGQFUL: offer it again shortly
+        self._pending.append(receipt)
+        if self._retry_timer is None:
+            loop = asyncio.get_running_loop()
+            self._retry_timer = loop.call_later(self.settings.redeliver_after, self._retry)
 
-    async def _retry_pending(self) -> None:
-        """The ESME refused a receipt (ESME_RMSGQFUL): try the stored ones again shortly."""
-        if self._retrying:
-            return
-        self._retrying = True
-        try:
-            await asyncio.sleep(self.settings.redeliver_after)
-        finally:
-            self._retrying = False
-        await self._flush_pending()
+    def _retry(self) -> None:
+        self._retry_timer = None
+        self._flush_pending()
 
-    async def _flush_pending(self) -> None:
-        for _ in range(len(self._pending_receipts)):
-            if not self._pending_receipts:
-                return  # another flush took them
-            session_id, receipt = self._pending_receipts.popleft()
-            await self._deliver(session_id, receipt)
+    def _flush_pending(self) -> None:
+        """Offer every stored receipt again; those with still no receiver stay stored."""
+        pending, self._pending = self._pending, deque()
+        for receipt in pending:
+            self._send_receipt(receipt)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+@dataclass(frozen=True, slots=True)
+class _Receipt:
+    """An encoded deliver_sm receipt and where it should go."""
+
+    system_id: str
+    session_id: str
+    pdu: bytes
+
+
+_STATE_DELIVERED = smpp34.Tlv(TLV_MESSAGE_STATE, bytes([2]))
+_STATE_UNDELIVERABLE = smpp34.Tlv(TLV_MESSAGE_STATE, bytes([5]))
 
 
 class SimulatorThread:
@@ -427,13 +410,6 @@ class SimulatorThread:
 
 def _printable(data: bytes) -> str:
     return "".join(ch if " " <= ch <= "~" else "." for ch in data.decode("latin-1"))
-
-
-def _free_port(host: str) -> int:
-    """A currently free loopback port for the private smpp34 listener (it cannot take port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def _parse_args(argv: list[str] | None) -> tuple[SimSettings, Faults]:
