@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Result, bindparam, select, text
+from sqlalchemy import BindParameter, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from connectors.base import SubmitResult
@@ -69,7 +69,7 @@ NUMBER_INDEX = "ix_messages_account_to"
 
 
 def _to_numbers(session: Session, columns: tuple[Any, ...], account_id: str,
-                numbers: Collection[str], condition: str, **params: Any) -> Result[Any]:
+                numbers: Collection[str], condition: str, **params: Any) -> list[tuple[Any, ...]]:
     """The account's messages to ``numbers`` that also meet ``condition``, looked up number by
     number in :data:`NUMBER_INDEX`.
 
@@ -82,13 +82,13 @@ def _to_numbers(session: Session, columns: tuple[Any, ...], account_id: str,
     sqlite = session.get_bind().dialect.name == "sqlite"
     source = f"messages INDEXED BY {NUMBER_INDEX}" if sqlite else "messages"
     names = ", ".join(f'"{column.key}"' for column in columns)
-    binds = [bindparam("account_id", account_id),
-             bindparam("numbers", list(numbers), expanding=True)]
+    binds: list[BindParameter[Any]] = [
+        bindparam("account_id", account_id), bindparam("numbers", list(numbers), expanding=True)]
     binds += [bindparam(name, value, type_=UtcDateTime() if isinstance(value, datetime) else None)
               for name, value in params.items()]
     query = text(f'SELECT {names} FROM {source} WHERE account_id = :account_id '
                  f'AND "to" IN :numbers AND {condition}').bindparams(*binds).columns(*columns)
-    return session.execute(query)
+    return [tuple(row) for row in session.execute(query)]
 
 
 def recent_ids(session: Session, account_id: str, numbers: Collection[str],
@@ -96,11 +96,11 @@ def recent_ids(session: Session, account_id: str, numbers: Collection[str],
     """Ids of the messages :meth:`FloodGuard.load` would count for ``numbers`` at ``now``."""
     if not numbers:
         return set()
-    return set(_recent(session, (Message.id,), account_id, numbers, now).scalars())
+    return {row[0] for row in _recent(session, (Message.id,), account_id, numbers, now)}
 
 
 def _recent(session: Session, columns: tuple[Any, ...], account_id: str,
-            numbers: Collection[str], now: datetime) -> Result[Any]:
+            numbers: Collection[str], now: datetime) -> list[tuple[Any, ...]]:
     return _to_numbers(session, columns, account_id, numbers,
                        "created_at >= :since AND status != 'refused'",
                        since=now - FLOOD_HORIZON)
