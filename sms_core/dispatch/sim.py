@@ -32,7 +32,7 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import smpp34
 
@@ -129,7 +129,7 @@ class SmscSimulator:
         """Receipts with nowhere to go yet (store and forward), sent on the next bind."""
         self._retry_timer: asyncio.TimerHandle | None = None
         self._recent: deque[float] = deque()
-        self._stamp = (0, "")
+        self._stamp = (0, b"")
         self._mo_reference = 0
         self.port = self.settings.port
 
@@ -284,10 +284,12 @@ class SmscSimulator:
     def _receipt(self, submit: ReceivedSubmit, system_id: str) -> _Receipt:
         delivered = self._delivered(submit.message_id)
         stamp = self._now_stamp()
-        text = (
-            f"id:{int(submit.message_id, 16)} sub:001 dlvrd:{'001' if delivered else '000'} "
-            f"submit date:{stamp} done date:{stamp} stat:{'DELIVRD' if delivered else 'UNDELIV'} "
-            f"err:{'000' if delivered else '001'} text:{_printable(submit.short_message[:20])}"
+        text = _DELIVERED_TEXT if delivered else _UNDELIVERED_TEXT
+        short_message = text % (
+            int(submit.message_id, 16),
+            stamp,
+            stamp,
+            submit.short_message[:20].translate(_DOTS),
         )
         tlvs = []
         if self.settings.receipt_tlvs:
@@ -296,16 +298,16 @@ class SmscSimulator:
                 _STATE_DELIVERED if delivered else _STATE_UNDELIVERABLE,
             ]
         pdu = smpp34.DeliverSm(
-            submit.destination_addr, submit.source_addr, text.encode("ascii", "replace")[:254],
+            submit.destination_addr, submit.source_addr, short_message[:254],
             esm_class=ESM_CLASS_RECEIPT, tlvs=tlvs,
         ).encode()  # fmt: skip
         return _Receipt(system_id, submit.session_id, pdu)
 
-    def _now_stamp(self) -> str:
+    def _now_stamp(self) -> bytes:
         """YYMMDDhhmmss (UTC) for the receipt dates, formatted once per second."""
         second = int(time.time())
         if self._stamp[0] != second:
-            self._stamp = (second, time.strftime("%y%m%d%H%M%S", time.gmtime(second)))
+            self._stamp = (second, time.strftime("%y%m%d%H%M%S", time.gmtime(second)).encode())
         return self._stamp[1]
 
     def _send_receipt(self, receipt: _Receipt) -> None:
@@ -316,7 +318,7 @@ class SmscSimulator:
             self._pending.append(receipt)
             return
         for _ in range(2 if self.faults.duplicate_dlr else 1):
-            session.deliver_sm(receipt.pdu).add_done_callback(partial(self._answered, receipt))
+            session.send_deliver_sm(receipt.pdu, partial(self._answered, receipt))
 
     def _receiver(self, receipt: _Receipt) -> SmscSession | None:
         sessions = self._server.sessions
@@ -328,11 +330,11 @@ class SmscSimulator:
             None,
         )
 
-    def _answered(self, receipt: _Receipt, resp: asyncio.Future[int]) -> None:
-        if not resp.cancelled() and resp.exception() is None and resp.result() == status.ESME_ROK:
+    def _answered(self, receipt: _Receipt, command_status: int | None) -> None:
+        if command_status == status.ESME_ROK:
             self.receipts_sent += 1
             return
-        if not resp.cancelled() and resp.exception() is None:
+        if command_status is not None:
             self.receipts_refused += 1  # e.g. ESME_RMSGQFUL: offer it again shortly
         self._pending.append(receipt)
         if self._retry_timer is None:
@@ -350,8 +352,7 @@ class SmscSimulator:
             self._send_receipt(receipt)
 
 
-@dataclass(frozen=True, slots=True)
-class _Receipt:
+class _Receipt(NamedTuple):
     """An encoded deliver_sm receipt and where it should go."""
 
     system_id: str
@@ -359,6 +360,11 @@ class _Receipt:
     pdu: bytes
 
 
+_RECEIPT_TEXT = b"id:%%d sub:001 dlvrd:%s submit date:%%s done date:%%s stat:%s err:%s text:%%s"
+_DELIVERED_TEXT = _RECEIPT_TEXT % (b"001", b"DELIVRD", b"000")
+_UNDELIVERED_TEXT = _RECEIPT_TEXT % (b"000", b"UNDELIV", b"001")
+_DOTS = bytes(b if 0x20 <= b <= 0x7E else 0x2E for b in range(256))
+"""A bytes.translate table: printable ASCII kept, anything else shown as a dot."""
 _STATE_DELIVERED = smpp34.Tlv(TLV_MESSAGE_STATE, bytes([2]))
 _STATE_UNDELIVERABLE = smpp34.Tlv(TLV_MESSAGE_STATE, bytes([5]))
 
@@ -406,10 +412,6 @@ class SimulatorThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _printable(data: bytes) -> str:
-    return "".join(ch if " " <= ch <= "~" else "." for ch in data.decode("latin-1"))
 
 
 def _parse_args(argv: list[str] | None) -> tuple[SimSettings, Faults]:

@@ -10,8 +10,9 @@ read is handled goes out in a single ``transport.write``.
 The owner pushes deliver_sm with :meth:`SmscSession.deliver_sm`, which numbers them and keeps
 at most ``window`` outstanding (the rest wait in order); each returns a future of the
 deliver_sm_resp command_status, failed with :class:`ConnectionError` if the connection goes
-first. :meth:`SmscSession.abort` and :meth:`SmscServer.abort_all` cut connections the way a
-network failure does.
+first (:meth:`SmscSession.send_deliver_sm` does the same with a plain callback).
+:meth:`SmscSession.abort` and :meth:`SmscServer.abort_all` cut connections the way a network
+failure does.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ SubmitAnswer = str | int | None
 (refused), or None (not now: :meth:`SmscSession.answer_submit` later, or never)."""
 BindCheck = Callable[[wire.Bind], int]
 """Decides a bind from its credentials: ESME_ROK or the error status of the bind_*_resp."""
+OnResp = Callable[[int | None], None]
+"""Told the command_status of a deliver_sm_resp, or None when the connection went first."""
 
 LINGER = 1.0
 """Seconds a refused or unbound connection stays half-closed for the peer to read the last
@@ -78,13 +81,14 @@ class SmscSession(asyncio.Protocol):
         self.bind: wire.Bind | None = None
         self.window = server.window
         self.closed = False
+        self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._framer = wire.Framer()
         self._out: list[bytes] = []
         self._flush_handle: asyncio.Handle | None = None
         self._sequence = 0
-        self._outstanding: dict[int, asyncio.Future[int]] = {}
-        self._waiting: deque[tuple[bytes, asyncio.Future[int]]] = deque()
+        self._outstanding: dict[int, OnResp] = {}
+        self._waiting: deque[tuple[bytes, OnResp]] = deque()
 
     @property
     def system_id(self) -> str:
@@ -167,14 +171,28 @@ class SmscSession(asyncio.Protocol):
     def deliver_sm(self, pdu: bytes) -> asyncio.Future[int]:
         """Send an encoded deliver_sm (its sequence number is replaced); the future gets the
         deliver_sm_resp command_status, or ConnectionError if the connection is lost first."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        if self.closed or not self.can_receive:
-            future.set_exception(ConnectionError(f"session {self.id} cannot receive"))
-        elif len(self._outstanding) < self.window:
-            self._send_deliver(pdu, future)
-        else:
-            self._waiting.append((pdu, future))
+        future: asyncio.Future[int] = self._loop.create_future()
+
+        def settle(status: int | None) -> None:
+            if future.done():
+                return
+            if status is None:
+                future.set_exception(ConnectionError(f"session {self.id} lost"))
+            else:
+                future.set_result(status)
+
+        self.send_deliver_sm(pdu, settle)
         return future
+
+    def send_deliver_sm(self, pdu: bytes, on_resp: OnResp) -> None:
+        """:meth:`deliver_sm` without a future, for senders of many (receipts): ``on_resp`` is
+        called with the status (or None), from ``data_received`` or ``connection_lost``."""
+        if not self.can_receive:
+            self._loop.call_soon(on_resp, None)
+        elif len(self._outstanding) < self.window:
+            self._send_deliver(pdu, on_resp)
+        else:
+            self._waiting.append((pdu, on_resp))
 
     def answer_submit(self, sequence: int, answer: SubmitAnswer) -> None:
         """Answer a submit_sm the owner left unanswered in ``submit_received``."""
@@ -255,38 +273,35 @@ class SmscSession(asyncio.Protocol):
             return
         if transport.can_write_eof():
             transport.write_eof()
-            asyncio.get_running_loop().call_later(LINGER, transport.close)
+            self._loop.call_later(LINGER, transport.close)
         else:
             transport.close()
 
-    def _send_deliver(self, pdu: bytes, future: asyncio.Future[int]) -> None:
+    def _send_deliver(self, pdu: bytes, on_resp: OnResp) -> None:
         self._sequence = sequence = self._sequence % wire.MAX_SEQUENCE + 1
-        self._outstanding[sequence] = future
+        self._outstanding[sequence] = on_resp
         self._out.append(pdu[:12] + sequence.to_bytes(4, "big") + pdu[16:])
         self._schedule_flush()
 
     def _resolve(self, sequence: int, status: int) -> None:
-        future = self._outstanding.pop(sequence, None)
-        if future is None:
+        on_resp = self._outstanding.pop(sequence, None)
+        if on_resp is None:
             return
-        if not future.done():
-            future.set_result(status)
-        while self._waiting and len(self._outstanding) < self.window:
-            pdu, waiting = self._waiting.popleft()
-            if not waiting.done():
-                self._send_deliver(pdu, waiting)
+        waiting = self._waiting
+        while waiting and len(self._outstanding) < self.window:
+            self._send_deliver(*waiting.popleft())
+        on_resp(status)
 
     def _fail_outstanding(self) -> None:
-        futures = [*self._outstanding.values(), *(f for _, f in self._waiting)]
+        callbacks = [*self._outstanding.values(), *(on_resp for _, on_resp in self._waiting)]
         self._outstanding.clear()
         self._waiting.clear()
-        for future in futures:
-            if not future.done():
-                future.set_exception(ConnectionError(f"session {self.id} lost"))
+        for on_resp in callbacks:
+            on_resp(None)
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+            self._flush_handle = self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_handle = None
