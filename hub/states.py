@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from hub import fanout
 from hub.callbacks import outbox
+from hub.db import among
 from hub.models import FINAL_STATES, Message, utcnow
 
 TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -96,7 +97,7 @@ def move(
         return 0
     statement = (
         update(Message)
-        .where(Message.id.in_(id_list), Message.status.in_(sorted(allowed)))
+        .where(among(Message.id, id_list), among(Message.status, sorted(allowed)))
         .values(**stamp(target, at), **(values or {}))
         .execution_options(synchronize_session=False)
     )
@@ -134,7 +135,7 @@ def move_each(
     # by primary key only, the state checked here: with a status condition SQLite (no
     # statistics) prefers the status index and reads every message in that state
     eligible = {message_id for message_id, status in session.execute(
-        select(Message.id, Message.status).where(Message.id.in_(wanted)).with_for_update()
+        select(Message.id, Message.status).where(among(Message.id, wanted)).with_for_update()
     ) if status in allowed}
     chosen = [row for row in rows if row["id"] in eligible]
     if not chosen:

@@ -23,6 +23,7 @@ from sqlalchemy import exists, insert, or_, select
 from sqlalchemy.orm import Session
 
 from hub import ledger
+from hub.db import among
 from hub.models import CallbackEndpoint, CallbackEvent, CallbackQueueItem, Message, utcnow
 from webhooks.events import Event, make_event
 
@@ -56,7 +57,7 @@ def message_moved(session: Session, ids: Sequence[str], target: str) -> int:
     query = (
         select(Message)
         .outerjoin(CallbackEndpoint, CallbackEndpoint.account_id == Message.account_id)
-        .where(Message.id.in_(list(ids)), Message.status == target, ~reported,
+        .where(among(Message.id, ids), Message.status == target, ~reported,
                or_(Message.callback_url.is_not(None), CallbackEndpoint.url.is_not(None)))
         .execution_options(populate_existing=True)
     )

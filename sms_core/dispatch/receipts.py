@@ -129,38 +129,58 @@ class ReceiptText:
 
 
 def parse_receipt_text(text: str) -> ReceiptText:
-    """Split an Appendix B receipt into its fields, tolerating case, order and missing fields."""
-    matches = list(_LABELS.finditer(text))
+    """Split an Appendix B receipt into its fields, tolerating case, order and missing fields.
+
+    A field runs from its label to the next label; ``text:`` runs to the end. When a label is
+    repeated, its first value counts.
+    """
     fields: dict[str, str] = {}
-    for index, match in enumerate(matches):
-        name = re.sub(r"[ _]", "_", match.group(1).lower())
+    open_name, open_at = "", 0
+    for match in _LABELS.finditer(text):
+        if open_name:
+            fields[open_name] = text[open_at : match.start()].strip()
+            open_name = ""
+        name = _FIELD_NAMES[match.group(1).lower().replace(" ", "").replace("_", "")]
         if name in fields:
             continue
-        end = len(text) if name == "text" else _next_start(matches, index, len(text))
-        fields[name] = text[match.end() : end].strip()
         if name == "text":
+            fields[name] = text[match.end() :].strip()
             break
+        open_name, open_at = name, match.end()
+    if open_name:
+        fields[open_name] = text[open_at:].strip()
     return ReceiptText(**fields)
 
 
-def _next_start(matches: list[re.Match[str]], index: int, default: int) -> int:
-    return matches[index + 1].start() if index + 1 < len(matches) else default
+_FIELD_NAMES: Final = {
+    "id": "id", "sub": "sub", "dlvrd": "dlvrd", "submitdate": "submit_date",
+    "donedate": "done_date", "stat": "stat", "err": "err", "text": "text",
+}  # fmt: skip
+_DATE_LENGTHS: Final = frozenset({10, 12, 14})
 
 
 def parse_receipt_date(value: str | None, tz: tzinfo = UTC) -> datetime | None:
     """``YYMMDDhhmm``, ``YYMMDDhhmmss`` or ``YYYYMMDDhhmmss`` as an aware datetime, else None.
 
-    Receipts carry no time zone; the route says which one its SMSC writes (UTC by default).
+    Separators are ignored (``2026-11-21 10:30``). Two-digit years follow ``strptime``'s
+    ``%y``: 69–99 are 19xx, 00–68 are 20xx. Receipts carry no time zone; the route says which
+    one its SMSC writes (UTC by default).
     """
     if not value:
         return None
-    digits = re.sub(r"\D", "", value)
-    formats = {10: "%y%m%d%H%M", 12: "%y%m%d%H%M%S", 14: "%Y%m%d%H%M%S"}
-    pattern = formats.get(len(digits))
-    if pattern is None:
+    digits = value if value.isdigit() else "".join(ch for ch in value if ch.isdigit())
+    if len(digits) not in _DATE_LENGTHS or not digits.isascii():
         return None
+    if len(digits) == 14:
+        year, rest = int(digits[:4]), digits[4:]
+    else:
+        short = int(digits[:2])
+        year, rest = (2000 + short if short < 69 else 1900 + short), digits[2:]
     try:
-        return datetime.strptime(digits, pattern).replace(tzinfo=tz)
+        return datetime(
+            year, int(rest[0:2]), int(rest[2:4]), int(rest[4:6]), int(rest[6:8]),
+            int(rest[8:10]) if len(rest) == 10 else 0, tzinfo=tz,
+        )  # fmt: skip
     except ValueError:
         return None
 
@@ -178,6 +198,7 @@ def report_from_deliver_sm(
     submit_id_format: IdFormat = "auto",
     receipt_id_format: IdFormat = "auto",
     tz: tzinfo = UTC,
+    route: str = "",
 ) -> DeliveryReport | None:
     """The delivery report a receipt deliver_sm carries, or None when it names no message.
 
@@ -196,6 +217,7 @@ def report_from_deliver_sm(
         submitted_at=parse_receipt_date(fields.submit_date, tz),
         done_at=parse_receipt_date(fields.done_date, tz),
         raw=text,
+        route=route,
     )
 
 

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, timedelta, tzinfo
 from typing import Any, Literal
 
@@ -496,10 +496,11 @@ class SmppDriver:
                 submit_id_format=self.settings.submit_id_format,
                 receipt_id_format=self.settings.receipt_id_format,
                 tz=self.settings.receipt_tz,
+                route=self.name,
             )
             if report is not None:
                 self.stats.reports += 1
-                await deliver(self.on_report, replace(report, route=self.name))
+                await deliver(self.on_report, report)
             return
         inbound = self._mo.feed(
             event.source_addr,

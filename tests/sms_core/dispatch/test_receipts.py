@@ -183,3 +183,38 @@ def test_tlv_tags_match_the_library() -> None:
 )
 def test_is_receipt(esm_class: int, tlvs: dict[int, bytes], expected: bool) -> None:
     assert receipts.is_receipt(esm_class, tlvs) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "submit_date", "done_date"),
+    [
+        ("id:1 submitdate:2611211030 donedate:261121103059 stat:DELIVRD", "2611211030",
+         "261121103059"),
+        ("id:1 SUBMIT_DATE:20261121103000 Done Date:2611211031 stat:DELIVRD", "20261121103000",
+         "2611211031"),
+    ],
+)
+def test_date_labels_are_read_with_or_without_a_separator(
+    text: str, submit_date: str, done_date: str
+) -> None:
+    fields = parse_receipt_text(text)
+    assert (fields.submit_date, fields.done_date, fields.stat) == (submit_date, done_date,
+                                                                   "DELIVRD")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2611211030", datetime(2026, 11, 21, 10, 30, tzinfo=UTC)),
+        ("261121103059", datetime(2026, 11, 21, 10, 30, 59, tzinfo=UTC)),
+        ("20261121103059", datetime(2026, 11, 21, 10, 30, 59, tzinfo=UTC)),
+        ("991231235959", datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("26-11-21 10:30", datetime(2026, 11, 21, 10, 30, tzinfo=UTC)),
+        ("261321103059", None),  # month 13
+        ("2611211030599", None),  # 13 digits
+        ("", None),
+        ("²⁶¹¹²¹¹⁰³⁰", None),  # digits, but not ASCII ones
+    ],
+)
+def test_receipt_dates(value: str, expected: datetime | None) -> None:
+    assert parse_receipt_date(value) == expected
