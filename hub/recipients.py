@@ -73,9 +73,10 @@ _SHAPE = re.compile(r"(?:\+33|0)(?:[ .\-]?[0-9]){9}")
 _SEPARATORS = str.maketrans("", "", " .-")
 
 
-def _patterns() -> tuple[re.Pattern[str], list[re.Pattern[str]]] | None:
-    """The French mobile pattern and the patterns libphonenumber tries before it, from its
-    metadata (None when the metadata does not allow the shortcut)."""
+def _pattern() -> re.Pattern[str] | None:
+    """The national numbers libphonenumber calls French mobiles: the mobile pattern, within
+    the general one, and none of the patterns it tries before the mobile one, in one
+    expression (None when the metadata does not allow the shortcut)."""
     meta = PhoneMetadata.metadata_for_region("FR")
     if meta is None or meta.same_mobile_and_fixed_line_pattern or meta.mobile is None:
         return None
@@ -85,14 +86,15 @@ def _patterns() -> tuple[re.Pattern[str], list[re.Pattern[str]]] | None:
             return None
     before = [meta.premium_rate, meta.toll_free, meta.shared_cost, meta.voip,
               meta.personal_number, meta.pager, meta.uan, meta.voicemail, meta.fixed_line]
-    excluded = [re.compile(d.national_number_pattern) for d in before
-                if d is not None and d.national_number_pattern]
+    excluded = "|".join(f"(?:{d.national_number_pattern})" for d in before
+                        if d is not None and d.national_number_pattern)
     general = meta.general_desc.national_number_pattern  # type: ignore[union-attr]
     mobile = meta.mobile.national_number_pattern
-    return re.compile(f"(?=(?:{general})$)(?:{mobile})"), excluded
+    not_before = f"(?!(?:{excluded})$)" if excluded else ""
+    return re.compile(f"{not_before}(?=(?:{general})$)(?:{mobile})")
 
 
-_FRENCH_MOBILE = _patterns()
+_FRENCH_MOBILE = _pattern()
 
 
 def french_mobile(raw: str, region: str) -> Recipient | None:
@@ -101,15 +103,13 @@ def french_mobile(raw: str, region: str) -> Recipient | None:
     number for libphonenumber; None means "ask the full parse"."""
     if _FRENCH_MOBILE is None or len(raw) > 24 or not _SHAPE.fullmatch(raw):
         return None
-    digits = raw.translate(_SEPARATORS)
-    if digits[0] == "+":
-        national = digits[3:]
+    if raw[0] == "+":
+        national = raw[3:] if len(raw) == 12 else raw[3:].translate(_SEPARATORS)
     elif region == "FR":
-        national = digits[1:]
+        national = raw[1:] if len(raw) == 10 else raw[1:].translate(_SEPARATORS)
     else:
         return None
-    mobile, excluded = _FRENCH_MOBILE
-    if not mobile.fullmatch(national) or any(p.fullmatch(national) for p in excluded):
+    if not _FRENCH_MOBILE.fullmatch(national):
         return None
     return Recipient("+33" + national, "FR")
 

@@ -149,6 +149,9 @@ class FloodGuard:
     seen: set[str] = field(default_factory=set)
     """Ids of the stored messages :meth:`load` found (what a later re-check compares)."""
 
+    _digests: dict[str, str] = field(default_factory=dict)
+    """The digests of the texts recorded: a campaign records one text thousands of times."""
+
     def load(self, session: Session, account_id: str, numbers: Collection[str]) -> set[str]:
         """Add the last hour of the account's messages to ``numbers`` (one query).
 
@@ -182,4 +185,7 @@ class FloodGuard:
 
     def record(self, number: str, text: str) -> None:
         """Count a message accepted by this call against its recipient."""
-        self.history[number].append((self.now, number, compliance.text_hash(text)))
+        digest = self._digests.get(text)
+        if digest is None:
+            digest = self._digests[text] = compliance.text_hash(text)
+        self.history[number].append((self.now, number, digest))
