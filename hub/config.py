@@ -50,8 +50,11 @@ class Settings:
     # Long-SMS cap applied when an account sets none (RULES.md: 3 parts, at most 10).
     max_parts: int = 3
     max_body_bytes: int = 2 * 1024 * 1024
-    # Messages per RQ job when enqueueing batches of ids.
+    # Messages per RQ job when enqueueing batches of ids (transactional queue).
     batch_size: int = 500
+    # Messages per RQ job on the bulk queue (campaigns, marketing): larger jobs keep a
+    # dispatcher's window full across job boundaries.
+    bulk_batch_size: int = 2000
     # Seconds after which accepted-but-not-submitted work is re-enqueued by the sweeper.
     sweep_after: int = 120
     # Addresses/networks outbound callbacks may reach although private (comma separated).

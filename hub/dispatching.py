@@ -395,15 +395,20 @@ def default_driver(settings: Settings) -> Driver:
 
 
 def run_dispatcher(settings: Settings, *, driver: Driver | None = None, burst: bool = False,
-                   heartbeat_ttl: float = 15.0, **worker_options: Any) -> None:
-    """The dispatcher process: runtime + an RQ SimpleWorker on transactional, then bulk.
+                   heartbeat_ttl: float = 15.0, queues: Sequence[str] = DISPATCH_QUEUES,
+                   **worker_options: Any) -> None:
+    """The dispatcher process: runtime + an RQ SimpleWorker on ``queues`` (transactional, then
+    bulk, by default; ``smshub alerts`` listens to transactional only).
 
     The worker also runs RQ's scheduler, which enqueues the promotions of scheduled messages.
     """
+    unknown = set(queues) - set(DISPATCH_QUEUES)
+    if unknown or not queues:
+        raise ValueError(f"a dispatcher listens to {DISPATCH_QUEUES}, not {sorted(unknown)}")
     services = build_services(settings)
     if services.redis is None:
         raise RuntimeError("the dispatcher needs Redis: set SMSHUB_REDIS_URL")
-    listened = [services.queue(name) for name in DISPATCH_QUEUES]
+    listened = [services.queue(name) for name in queues]
     worker = SimpleWorker(listened, connection=services.redis, **worker_options)
     runtime = DispatchRuntime(services, driver or default_driver(settings), name=worker.name,
                               heartbeat_ttl=heartbeat_ttl)

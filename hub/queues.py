@@ -72,6 +72,12 @@ def schedule_ids(queue: Queue, when: datetime, ids: Sequence[str], batch_size: i
     return count
 
 
+def batch_size_for(services: Services, queue_name: str) -> int:
+    """Ids per send job on ``queue_name``: ``bulk_batch_size`` on the bulk queue."""
+    settings = services.settings
+    return settings.bulk_batch_size if queue_name == BULK else settings.batch_size
+
+
 def enqueue_new(
     services: Services,
     ready: Mapping[str, Sequence[str]],
@@ -80,13 +86,12 @@ def enqueue_new(
     """Enqueue freshly committed messages; False (and a log line) when Redis failed."""
     if services.redis is None:
         return False
-    size = services.settings.batch_size
     try:
         for name, ids in ready.items():
-            enqueue_ids(services.queue(name), ids, size)
+            enqueue_ids(services.queue(name), ids, batch_size_for(services, name))
         for name, by_time in scheduled.items():
             for when, ids in by_time.items():
-                schedule_ids(services.queue(name), when, ids, size)
+                schedule_ids(services.queue(name), when, ids, batch_size_for(services, name))
     except RedisError:
         log.exception("enqueue failed; the sweeper will enqueue these messages again")
         return False

@@ -88,6 +88,18 @@ def run_dispatcher(settings: Settings, options: Mapping[str, Any]) -> int:
     return 0
 
 
+def run_alerts(settings: Settings, options: Mapping[str, Any]) -> int:
+    """A dispatcher on the transactional queue only, with binds of its own: an alert never
+    waits for a campaign batch to finish on the other dispatcher."""
+    from hub import dispatching
+    from hub.queues import TRANSACTIONAL
+
+    stop_on_term()
+    with contextlib.suppress(KeyboardInterrupt, Stop):
+        dispatching.run_dispatcher(settings, queues=(TRANSACTIONAL,))
+    return 0
+
+
 def run_worker(settings: Settings, options: Mapping[str, Any]) -> int:
     """The general worker: an RQ SimpleWorker (with RQ's scheduler) on every hub queue that is
     not the dispatcher's — customer callbacks today, connector jobs as they are added."""
@@ -166,6 +178,8 @@ ROLES: dict[str, Role] = {
                       description="promotes due messages, re-enqueues lost work, expires old ones"),
     "dispatcher": Role("dispatcher", run_dispatcher, requires=("hub.dispatching", "hub.jobs"),
                        description="RQ worker holding the operator binds; sends queued batches"),
+    "alerts": Role("alerts", run_alerts, requires=("hub.dispatching", "hub.jobs"),
+                   description="dispatcher for the transactional queue only (alerts first)"),
     "worker": Role("worker", run_worker, requires=("hub.callbacks.jobs", "hub.calendars.jobs"),
                    description="RQ worker for customer callbacks and calendar syncs"),
     "smtp": Role("smtp", _delegate("hub.email.server", "main"), requires=("hub.email.server",),

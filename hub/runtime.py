@@ -40,7 +40,7 @@ from sms_core.billing import ROUTES
 GRACE_SECONDS = 10.0
 """How long each child gets to finish after SIGTERM before SIGKILL."""
 POLL_SECONDS = 0.2
-STOP_ORDER = ("web", "smtp", "dispatcher", "worker", "scheduler", "smsc")
+STOP_ORDER = ("web", "smtp", "alerts", "dispatcher", "worker", "scheduler", "smsc")
 
 
 class RuntimeFailure(RuntimeError):

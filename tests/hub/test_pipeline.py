@@ -222,7 +222,7 @@ def test_a_campaign_is_inserted_in_chunks_and_enqueued_in_batches(
     if results[0].status == "accepted":
         jobs = services.queue("bulk").jobs
         assert sorted(i for job in jobs for i in job.args[0]) == sorted(ids)
-        assert max(len(job.args[0]) for job in jobs) == services.settings.batch_size
+        assert max(len(job.args[0]) for job in jobs) == services.settings.bulk_batch_size
 
 
 def test_message_to_dict_has_the_public_shape(services: Services, account: Account) -> None:

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from rq.job import Job
 
+from hub import dispatching
 from hub.callbacks.delivery import CALLBACKS_QUEUE, DELIVER_JOB
 from hub.config import Settings
-from hub.queues import DISPATCH_QUEUES
+from hub.queues import BULK, DISPATCH_QUEUES, TRANSACTIONAL
 from hub.roles import ROLES, run_worker
 from hub.services import QUEUE_NAMES, Services
+from tests.hub.test_queues_kill import SinkDriver
 
 
-def test_the_dispatcher_and_the_worker_both_run_embedded() -> None:
+def test_the_dispatchers_and_the_worker_all_run_embedded() -> None:
     embedded = {name for name, role in ROLES.items() if role.embedded}
-    assert {"dispatcher", "worker"} <= embedded
+    assert {"dispatcher", "alerts", "worker"} <= embedded
+
+
+def test_the_alerts_dispatcher_takes_transactional_jobs_only(settings: Settings,
+                                                             services: Services,
+                                                             tmp_path: Path) -> None:
+    jobs = {name: services.queue(name).enqueue("hub.ids.ulid") for name in DISPATCH_QUEUES}
+    dispatching.run_dispatcher(settings, driver=SinkDriver(tmp_path / "sent.log"),  # type: ignore[arg-type]
+                               burst=True, queues=(TRANSACTIONAL,))
+    status = {name: Job.fetch(job.id, connection=services.redis).get_status()
+              for name, job in jobs.items()}
+    assert status == {TRANSACTIONAL: "finished", BULK: "queued"}
+
+
+def test_a_dispatcher_refuses_a_queue_that_is_not_a_sending_queue(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="callbacks"):
+        dispatching.run_dispatcher(settings, queues=("callbacks",))
 
 
 def test_the_worker_runs_the_callback_delivery_job(settings: Settings,
