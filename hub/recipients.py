@@ -8,7 +8,8 @@ Most campaign numbers are French mobiles written ``+33612345678`` or ``06 12 34 
 those shapes :func:`resolve` reads the digits itself and checks them against the same
 libphonenumber metadata patterns that decide the number type (a few µs). Whatever it is not sure
 of goes through the full parse, so its answers are exactly the full parse's (a property test
-compares both on generated numbers). Recent results are cached per raw string and region.
+compares both on generated numbers). Recent results of the full parse are cached per raw
+string and region.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Recipient:
 def resolve(raw: str, region: str) -> Recipient:
     """Parse ``raw`` once; raise ``InvalidNumberError`` (with ``fixed_line``, ``premium_rate``,
     ``toll_free``... as code) when it cannot receive an SMS."""
-    found = _cached(raw, region)
+    found = french_mobile(raw, region) or _parsed(raw, region)
     return found if found is not None else resolve_fully(raw, region)
 
 
@@ -57,12 +58,13 @@ def resolve_fully(raw: str, region: str) -> Recipient:
 
 
 @lru_cache(maxsize=16384)
-def _cached(raw: str, region: str) -> Recipient | None:
-    """The accepted recipient of ``raw`` (fast path, else full parse); None when refused, so
-    that the refusal is raised afresh by :func:`resolve_fully`."""
-    found = french_mobile(raw, region)
-    if found is not None:
-        return found
+def _parsed(raw: str, region: str) -> Recipient | None:
+    """The accepted recipient of ``raw`` by the full parse; None when refused, so that the
+    refusal is raised afresh by :func:`resolve_fully`.
+
+    Only the full parse is cached: the shortcut costs less than a cache entry, and a campaign
+    of distinct numbers would otherwise fill the cache with entries that outlive their chunk
+    and make the garbage collector walk the whole heap again and again."""
     try:
         return resolve_fully(raw, region)
     except InvalidNumberError:
