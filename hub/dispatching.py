@@ -4,7 +4,7 @@ The drivers (SMPP binds, HTTP sessions) live on one asyncio loop in a background
 whole life of the process (:class:`DispatchRuntime`), so a job never pays for a bind. A send job
 loads its ``accepted`` messages, turns them into :class:`OutboundSms` (parts encoded once by
 ``sms_core.encoding``), submits them concurrently (the driver applies its window and rate), and
-records each outcome as it comes back, in small transactions, before the job is acknowledged.
+records the outcomes as they come back, by group commit, before the job is acknowledged.
 A crash therefore loses at most the outcomes of the last group in flight; those messages are
 still ``accepted`` and the sweeper sends them again (at-least-once for that small window).
 
@@ -49,14 +49,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SENDER = "SMSHUB"
 """Sender used when neither the message nor the account chose one (operators may replace it)."""
 
-FLUSH_EVERY = 250
-"""Outcomes recorded per transaction at most."""
-
-FLUSH_AFTER = 0.05
-"""Seconds an outcome may wait for others before its group is recorded."""
-
-REPORTS_AFTER = 0.05
-"""Seconds receipts are collected before they are recorded together in one transaction."""
+GROUP_LIMIT = 1000
+"""Outcomes, or receipts, recorded per transaction at most."""
 
 ROUTE_HEALTH_PREFIX = "smshub:routes:"
 """Redis key prefix of each dispatcher's route health report (followed by the worker name)."""
@@ -83,7 +77,7 @@ class DispatchRuntime:
         self._references = itertools.cycle(range(256))
         self._stopping = threading.Event()
         self._reports: list[DeliveryReport] = []
-        self._recording: asyncio.Task[None] | None = None
+        self._recording: asyncio.Future[None] | None = None
         self._accepted: Counter[str] = Counter()
         """Messages accepted per route since the start (for the throughput in the health)."""
         self._last_health: tuple[float, Counter[str]] = (time.monotonic(), Counter())
@@ -124,33 +118,38 @@ class DispatchRuntime:
 
     async def _send_and_record(self, messages: Sequence[OutboundSms], sent: dict[str, Sent],
                                deadline: float) -> int:
+        """Group commit: an outcome is written at once when the database thread is free, and
+        the outcomes that complete while a write is under way go together in the next one. An
+        alert is recorded without waiting for company, and under load the groups grow with
+        the rate (up to :data:`GROUP_LIMIT`), so the cost per group is shared by many."""
         loop = asyncio.get_running_loop()
         pending: list[tuple[Sent, SubmitOutcome]] = []
         writes: list[asyncio.Future[None]] = []
-        timer: asyncio.TimerHandle | None = None
+        writing: asyncio.Future[None] | None = None
 
         def flush() -> None:
-            nonlocal timer, pending
-            if timer is not None:
-                timer.cancel()
-                timer = None
-            if pending:
-                group, pending = pending, []
-                writes.append(asyncio.wrap_future(
-                    self._db.submit(record_outcomes, self.services, group)))
+            nonlocal writing, pending
+            if writing is not None or not pending:
+                return
+            group, pending = pending[:GROUP_LIMIT], pending[GROUP_LIMIT:]
+            writing = asyncio.wrap_future(self._db.submit(record_outcomes, self.services, group))
+            writing.add_done_callback(written)
+            writes.append(writing)
+
+        def written(_: asyncio.Future[None]) -> None:
+            nonlocal writing
+            writing = None
+            flush()
 
         def collect(task: asyncio.Task[SubmitOutcome]) -> None:
-            nonlocal timer
             if task.cancelled() or task.exception() is not None:
                 return  # left accepted: the sweeper sends it again
             outcome = task.result()
             if outcome.ok:
                 self._accepted[outcome.route] += 1
             pending.append((sent[outcome.message_id], outcome))
-            if len(pending) >= FLUSH_EVERY:
-                flush()
-            elif timer is None:
-                timer = loop.call_later(FLUSH_AFTER, flush)
+            if writing is None and len(pending) == 1:
+                loop.call_soon(flush)  # with whatever else completes in this loop turn
 
         tasks = [loop.create_task(self.driver.submit(sms)) for sms in messages]
         for task in tasks:
@@ -161,6 +160,10 @@ class DispatchRuntime:
         if unanswered:
             await asyncio.wait(unanswered)
         flush()
+        while pending or writing is not None:
+            if writing is not None:
+                await asyncio.wait([writing])
+            flush()
         results = await asyncio.gather(*writes, return_exceptions=True)
         for task in tasks:
             if not task.cancelled() and task.exception() is not None:
@@ -181,24 +184,30 @@ class DispatchRuntime:
         return next(self._references)
 
     async def _on_report(self, report: DeliveryReport) -> None:
-        """Collect; a recorder task writes what arrived within :data:`REPORTS_AFTER` in one
-        transaction. Never waits for the database, so the driver keeps reading the bind."""
+        """Collect, and record by group commit (as outcomes are): written at once when no
+        receipt write is under way, else with the others in the next one. Never waits for
+        the database, so the driver keeps reading the bind."""
         self._reports.append(report)
-        if self._recording is None:
-            self._recording = asyncio.create_task(self._record_reports())
+        if self._recording is None and len(self._reports) == 1:
+            asyncio.get_running_loop().call_soon(self._write_reports)
 
-    async def _record_reports(self) -> None:
-        try:
-            while self._reports:
-                await asyncio.sleep(REPORTS_AFTER)
-                await self._record_pending()
-        finally:
-            self._recording = None
+    def _write_reports(self) -> None:
+        if self._recording is not None or not self._reports:
+            return
+        batch, self._reports = self._reports[:GROUP_LIMIT], self._reports[GROUP_LIMIT:]
+        self._recording = asyncio.wrap_future(self._db.submit(self._record_group, batch))
+        self._recording.add_done_callback(self._reports_written)
+
+    def _reports_written(self, _: asyncio.Future[None]) -> None:
+        self._recording = None
+        self._write_reports()
 
     async def _record_pending(self) -> None:
-        batch, self._reports = self._reports, []
-        if batch:
-            await asyncio.wrap_future(self._db.submit(self._record_group, batch))
+        """Wait until every receipt collected so far is recorded (at stop)."""
+        while self._reports or self._recording is not None:
+            if self._recording is not None:
+                await asyncio.wait([self._recording])
+            self._write_reports()
 
     def _record_group(self, batch: list[DeliveryReport]) -> None:
         try:
@@ -355,10 +364,10 @@ def outbound(message: Row | Message, reference: int, default_sender: str = DEFAU
 def send_batch(runtime: DispatchRuntime, ids: Sequence[str]) -> int:
     """Send the accepted messages among ``ids``; returns how many were handed to a driver.
 
-    Outcomes are recorded in groups as they complete (at most :data:`FLUSH_EVERY`, or what
-    completed within :data:`FLUSH_AFTER` s), so one slow message never holds back the record of
-    the others; the job ends when all are recorded. Each message records the sender it was
-    submitted with (the default one when it had none).
+    Outcomes are recorded by group commit as they complete (each write takes what completed
+    during the previous one, at most :data:`GROUP_LIMIT`), so one slow message never holds back
+    the record of the others; the job ends when all are recorded. Each message records the
+    sender it was submitted with (the default one when it had none).
     """
     messages = load_batch(runtime.services, ids)
     if not messages:
