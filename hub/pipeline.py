@@ -47,6 +47,7 @@ from hub.callbacks import outbox
 from hub.db import reading, transaction
 from hub.models import Account, Message, utcnow
 from hub.recipients import domestic_countries
+from hub.refusals import one_of
 from hub.services import Services
 from hub.submission import Call, Chunk, Draft, RaceLost
 from sms_core import compliance
@@ -205,8 +206,7 @@ def _replays(session: Session, account_id: str,
         return {}
     query = select(Message.idempotency_key, Message.id, Message.status, Message.to,
                    Message.reason, Message.detail).where(
-        Message.account_id == account_id, Message.idempotency_key.in_(keys)
-    )
+        Message.account_id == account_id, one_of(session, Message.idempotency_key, keys))
     return {
         key: SubmitResult(status=status, to=to, message_id=mid, code=reason, reason=detail,
                           duplicate=True)

@@ -6,13 +6,25 @@ numbers), so that a campaign chunk of thousands of numbers costs two round trips
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, select, text
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from connectors.base import SubmitResult
@@ -47,9 +59,33 @@ def opted_out(session: Session, account_id: str, numbers: Collection[str]) -> se
     if not numbers:
         return set()
     query = select(OptOut.number).where(
-        OptOut.account_id == account_id, OptOut.number.in_(list(numbers))
-    )
+        OptOut.account_id == account_id, one_of(session, OptOut.number, numbers))
     return set(session.scalars(query))
+
+
+def one_of(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
+    """``column IN values`` with ``values`` bound as one parameter: a JSON array read by
+    ``json_each`` on SQLite, an array on PostgreSQL.
+
+    SQLAlchemy binds a list given to ``in_`` value by value; for the thousand numbers or keys
+    of a chunk that costs about three times the database's own work for the look-ups."""
+    if _sqlite(session):
+        listed = func.json_each(json.dumps(list(values)))
+        return column.in_(select(literal_column("value")).select_from(listed))
+    return column == any_(bindparam(None, list(values), type_=ARRAY(String())))
+
+
+def _one_of_text(session: Session, column: str, name: str,
+                 values: Collection[str]) -> tuple[str, BindParameter[Any]]:
+    """:func:`one_of` for a ``text()`` query: its condition and its parameter ``name``."""
+    if _sqlite(session):
+        return (f"{column} IN (SELECT value FROM json_each(:{name}))",
+                bindparam(name, json.dumps(list(values))))
+    return f"{column} = ANY(:{name})", bindparam(name, list(values), type_=ARRAY(String()))
+
+
+def _sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def campaign_numbers(session: Session, account_id: str, campaign_id: str,
@@ -79,15 +115,14 @@ def _to_numbers(session: Session, columns: tuple[Any, ...], account_id: str,
     cost grew with the square of its size. On SQLite the index is therefore named; PostgreSQL
     chooses from its statistics.
     """
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    source = f"messages INDEXED BY {NUMBER_INDEX}" if sqlite else "messages"
+    source = f"messages INDEXED BY {NUMBER_INDEX}" if _sqlite(session) else "messages"
     names = ", ".join(f'"{column.key}"' for column in columns)
-    binds: list[BindParameter[Any]] = [
-        bindparam("account_id", account_id), bindparam("numbers", list(numbers), expanding=True)]
+    listed, numbers_param = _one_of_text(session, '"to"', "numbers", numbers)
+    binds = [bindparam("account_id", account_id), numbers_param]
     binds += [bindparam(name, value, type_=UtcDateTime() if isinstance(value, datetime) else None)
               for name, value in params.items()]
-    query = text(f'SELECT {names} FROM {source} WHERE account_id = :account_id '
-                 f'AND "to" IN :numbers AND {condition}').bindparams(*binds).columns(*columns)
+    query = text(f"SELECT {names} FROM {source} WHERE account_id = :account_id "
+                 f"AND {listed} AND {condition}").bindparams(*binds).columns(*columns)
     return [tuple(row) for row in session.execute(query)]
 
 
