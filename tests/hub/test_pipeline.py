@@ -320,3 +320,51 @@ def test_a_recheck_by_rowid_gives_up_when_the_marked_row_is_gone(
         session.execute(Message.__table__.delete().where(Message.id == first.message_id))
     with services.sessions() as session:
         assert added_since(session, "messages", mark, '"to", id', account.id) is None
+
+
+def test_a_campaign_chunk_reads_messages_by_number_and_by_rowid_only(
+        services: Services, account: Account) -> None:
+    """SQLite: what a chunk reads of the messages table is found through the (account, to)
+    index or the rowid, never by walking the campaign's or the last hour's messages, so that
+    a chunk costs the same at the end of a 100,000-recipient campaign as at its start."""
+    from sqlalchemy import event
+
+    from hub.models import Campaign
+
+    engine = services.sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the planner under test is SQLite's")
+    with transaction(services.sessions) as session:
+        session.add(Campaign(id="cmp_plan", account_id=account.id, total=40))
+    call = pipeline.start_campaign(services, account, "cmp_plan")
+    statements: list[tuple[str, object]] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, parameters: object,
+             *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "messages" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for start in (0, 20):
+            requests = [sms(to=f"+3361234{i:04d}", idempotency_key=f"cmp_plan#{i}")
+                        for i in range(start, start + 20)]
+            assert pipeline.submit_campaign_chunk(services, call, requests,
+                                                  during=lambda _session: True)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    plans = []
+    with engine.connect() as connection:
+        for statement, parameters in statements:
+            if "LIMIT 1" in statement or "WHERE messages.id IN" in statement:
+                continue  # the high-water mark (last rowid) and reads by primary key
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plans.append([row[-1] for row in plan])
+    steps = [step for plan in plans for step in plan if "messages" in step]
+    assert any("ix_messages_account_to" in step for step in steps)
+    assert any("INTEGER PRIMARY KEY (rowid>?)" in step for step in steps)
+    for step in steps:
+        assert "ix_messages_campaign_id" not in step and "ix_messages_account_created" not in step
+        assert not step.startswith("SCAN messages"), step
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 40
