@@ -19,9 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from hub import ledger, states
@@ -32,6 +32,9 @@ from sms_core.dispatch.types import DeliveryReport, SubmitOutcome
 
 MAX_ATTEMPTS = 5
 """Dispatch attempts (transient failures) before a message is failed and refunded."""
+
+_RECEIPTS = cast(Table, DeliveryReceipt.__table__)
+"""Receipts are inserted through the table (Core executemany, no ORM bookkeeping per row)."""
 
 REPORT_TARGETS = {
     "delivered": "delivered",
@@ -197,7 +200,7 @@ def record_reports(services: Services, reports: Sequence[DeliveryReport]) -> lis
     with transaction(services.sessions) as session:
         owners = find_messages(session, [report.operator_id for report in reports])
         found = [owners.get(report.operator_id) for report in reports]
-        session.execute(insert(DeliveryReceipt), [
+        session.execute(insert(_RECEIPTS), [
             {"message_id": message_id, "operator_id": report.operator_id, "state": report.state,
              "error": (report.error or None) and str(report.error)[:64],
              "route": report.route or "", "raw": _raw(report.raw), "received_at": now}

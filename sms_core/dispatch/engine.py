@@ -134,7 +134,9 @@ class Dispatcher:
                 break  # partly accepted parts cannot be re-sent elsewhere without duplicates
             self.failovers += 1
         assert outcome is not None
-        return self._settle(replace(outcome, billed_as=choice.billed_as, attempts=attempts), choice)
+        if outcome.billed_as != choice.billed_as or outcome.attempts != attempts:
+            outcome = replace(outcome, billed_as=choice.billed_as, attempts=attempts)
+        return self._settle(outcome, choice)
 
     def _settle(self, outcome: SubmitOutcome, choice: RouteChoice) -> SubmitOutcome:
         for operator_id in outcome.operator_ids:

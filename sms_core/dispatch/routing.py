@@ -77,6 +77,10 @@ class RouteChoice:
     failover: bool
 
 
+CANDIDATE_CACHE = 4096
+"""(country, operator, category) combinations whose candidates a router remembers."""
+
+
 class Router:
     """Rules first (the first matching rule wins), then every serving route by preference."""
 
@@ -90,9 +94,23 @@ class Router:
             if unknown:
                 raise ValueError(f"rule names unknown routes: {sorted(unknown)}")
         self.rules = tuple(rules)
+        self._candidates: dict[tuple[str | None, str | None, str], tuple[Route, ...]] = {}
 
     def candidates(self, sms: OutboundSms) -> list[Route]:
-        """Every route that may carry ``sms``, first choice first, health not considered."""
+        """Every route that may carry ``sms``, first choice first, health not considered.
+
+        They depend on the country, operator and category alone, so they are worked out once
+        per combination (a campaign asks the same question for every message).
+        """
+        key = (sms.country, sms.operator, sms.category)
+        found = self._candidates.get(key)
+        if found is None:
+            if len(self._candidates) >= CANDIDATE_CACHE:
+                self._candidates.clear()
+            found = self._candidates[key] = tuple(self._find_candidates(sms))
+        return list(found)
+
+    def _find_candidates(self, sms: OutboundSms) -> list[Route]:
         for rule in self.rules:
             if rule.matches(sms):
                 return [self.routes[n] for n in rule.routes if self.routes[n].serves(sms)]
