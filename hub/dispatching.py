@@ -112,7 +112,8 @@ class DispatchRuntime:
         """Submit ``messages`` and record their outcomes in groups; returns once every outcome
         is recorded (or ``deadline`` s passed). One hop to the loop for the whole batch: the
         loop groups outcomes as they complete and hands each group straight to the database
-        thread, so no thread wakes up per message. Returns how many submits went unanswered."""
+        thread, so no thread wakes up per message. Returns how many messages got no outcome
+        (still in flight or not yet sent at the deadline: left ``accepted`` for the sweeper)."""
         coro = self._send_and_record(messages, sent, deadline)
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
@@ -141,37 +142,47 @@ class DispatchRuntime:
             writing = None
             flush()
 
-        def collect(task: asyncio.Task[SubmitOutcome]) -> None:
-            if task.cancelled() or task.exception() is not None:
-                return  # left accepted: the sweeper sends it again
-            outcome = task.result()
+        answered = 0
+
+        def collect(outcome: SubmitOutcome) -> None:
+            nonlocal answered
+            answered += 1
             if outcome.ok:
                 self._accepted[outcome.route] += 1
             pending.append((sent[outcome.message_id], outcome))
             if writing is None and len(pending) == 1:
                 loop.call_soon(flush)  # with whatever else completes in this loop turn
 
-        tasks = [loop.create_task(self.driver.submit(sms)) for sms in messages]
-        for task in tasks:
-            task.add_done_callback(collect)
-        _, unanswered = await asyncio.wait(tasks, timeout=deadline)
-        for task in unanswered:
+        queue = iter(messages)
+
+        async def submitter() -> None:
+            for sms in queue:
+                try:
+                    outcome = await self.driver.submit(sms)
+                except Exception:  # left accepted: the sweeper sends it again
+                    log.exception("submit of message %s failed", sms.message_id)
+                    continue
+                collect(outcome)
+
+        # a pool of submitters a little larger than the drivers' windows, rather than a task
+        # per message: thousands of tasks parked on a window cost more than sending does
+        size = 2 * int(getattr(self.driver, "capacity", 128))
+        submitters = [loop.create_task(submitter()) for _ in range(min(size, len(messages)))]
+        _, stuck = await asyncio.wait(submitters, timeout=deadline) if submitters else ((), ())
+        for task in stuck:
             task.cancel()
-        if unanswered:
-            await asyncio.wait(unanswered)
+        if stuck:
+            await asyncio.wait(stuck)
         flush()
         while pending or writing is not None:
             if writing is not None:
                 await asyncio.wait([writing])
             flush()
         results = await asyncio.gather(*writes, return_exceptions=True)
-        for task in tasks:
-            if not task.cancelled() and task.exception() is not None:
-                log.error("submit of a message failed", exc_info=task.exception())
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         if failure is not None:
             raise failure
-        return len(unanswered)
+        return len(messages) - answered
 
     def record_outcomes(self, pairs: Sequence[tuple[Sent, SubmitOutcome]]) -> None:
         """Record on the one database thread that also records receipts: two writers on one

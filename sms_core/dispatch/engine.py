@@ -110,6 +110,11 @@ class Dispatcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(d.stop() for d in self.drivers.values()), return_exceptions=True)
 
+    @property
+    def capacity(self) -> int:
+        """Submits the routes can have outstanding at once (a driver that does not say: 64)."""
+        return sum(int(getattr(d, "capacity", 64)) for d in self.drivers.values())
+
     def health(self) -> list[dict[str, Any]]:
         """Per-route health rows (quality, criteria, bind state, counters) for the API."""
         states = {name: _driver_health(d) for name, d in self.drivers.items()}

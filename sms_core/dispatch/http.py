@@ -101,6 +101,11 @@ class HttpDriver:
             return True
         return time.monotonic() - self._last_failure > self.settings.recheck_after
 
+    @property
+    def capacity(self) -> int:
+        """Requests that may be in flight at once."""
+        return self.settings.concurrency
+
     def health(self) -> dict[str, Any]:
         return {
             "route": self.name,

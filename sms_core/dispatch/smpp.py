@@ -212,6 +212,11 @@ class SmppDriver:
         return self._bucket.rate
 
     @property
+    def capacity(self) -> int:
+        """submit_sm that may be outstanding at once, over every bind."""
+        return self.settings.window * self.settings.binds
+
+    @property
     def window_in_use(self) -> int:
         """submit_sm sent and not yet answered, over every bind."""
         return sum(b.in_flight for b in self._binds)
