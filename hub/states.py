@@ -141,12 +141,26 @@ def move_each(
     if not chosen:
         return []
     table = cast(Table, Message.__table__)
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    stamped = stamp(target, at)
+    by_values: dict[tuple[tuple[str, Any], ...], list[str]] = {}
+    unique: list[Mapping[str, Any]] = []
     for row in chosen:
+        try:
+            by_values.setdefault(tuple(sorted((k, v) for k, v in row.items() if k != "id")),
+                                 []).append(str(row["id"]))  # fmt: skip
+        except TypeError:  # a value that cannot be a key: its own statement
+            unique.append(row)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for values, ids in by_values.items():
+        if len(ids) > 1:  # rows that set the same values (a receipt state): one UPDATE ... IN
+            session.execute(update(table).where(among(table.c.id, ids))
+                            .values(**{k: v for k, v in values if k not in stamped}, **stamped))
+            continue
+        unique.append({"id": ids[0], **dict(values)})
+    for row in unique:
         columns = tuple(sorted(key for key in row if key != "id"))
         by_columns.setdefault(columns, []).append(
             {"b_id": row["id"], **{f"b_{key}": row[key] for key in columns}})
-    stamped = stamp(target, at)
     for columns, params in by_columns.items():
         # Core executemany: per-row values as bind parameters, the stamp as constants
         statement = (

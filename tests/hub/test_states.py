@@ -1,0 +1,50 @@
+"""Batched state moves: each message gets its own values, only allowed moves happen."""
+
+from __future__ import annotations
+
+from connectors.base import SmsRequest
+from hub import pipeline, states
+from hub.db import transaction
+from hub.models import Account, Message
+from hub.services import Services
+
+
+def _accepted(services: Services, account: Account, count: int) -> list[str]:
+    requests = [SmsRequest(account="", to=f"+3361234{n:04d}", text="Rappel : RDV demain 10h")
+                for n in range(count)]  # fmt: skip
+    results = pipeline.submit(services, account, requests)
+    assert {r.status for r in results} == {"accepted"}
+    return [str(r.message_id) for r in results]
+
+
+def test_move_each_writes_shared_and_per_message_values_and_skips_forbidden_moves(
+    services: Services, account: Account
+) -> None:
+    ids = _accepted(services, account, 6)
+    with transaction(services.sessions) as session:
+        submitted = states.move_each(session, [
+            {"id": ids[0], "operator_id": "op-0", "attempts": 1},
+            {"id": ids[1], "operator_id": "op-1", "attempts": 1},
+            {"id": ids[2], "operator_id": "op-2", "attempts": 1},
+            {"id": ids[3], "operator_id": "op-3", "attempts": 1},
+            {"id": ids[4], "operator_id": "op-4", "attempts": 2},
+        ], "submitted", only_from=["accepted"])  # fmt: skip
+    assert submitted == ids[:5]
+    with transaction(services.sessions) as session:
+        delivered = states.move_each(session, [{"id": ids[0]}, {"id": ids[1]}], "delivered",
+                                     only_from=["submitted"])  # the same values: one UPDATE
+        undeliverable = states.move_each(session, [
+            {"id": ids[2], "reason": "UNDELIV"}, {"id": ids[3], "reason": "UNDELIV"},
+            {"id": ids[4], "reason": "EXPIRED"},
+            {"id": ids[5], "reason": "UNDELIV"},  # still accepted: may not be undeliverable
+        ], "undeliverable", only_from=["submitted"])  # fmt: skip
+    assert (delivered, undeliverable) == (ids[:2], ids[2:5])
+    with services.sessions() as session:
+        got = {m.id: m for m in session.query(Message).filter(Message.id.in_(ids))}
+    assert [got[i].status for i in ids] == ["delivered"] * 2 + ["undeliverable"] * 3 + [
+        "accepted"]
+    assert [got[i].operator_id for i in ids] == ["op-0", "op-1", "op-2", "op-3", "op-4", None]
+    assert [got[i].attempts for i in ids[:5]] == [1, 1, 1, 1, 2]
+    assert [got[i].reason for i in ids] == [None, None, "UNDELIV", "UNDELIV", "EXPIRED", None]
+    assert all(got[i].submitted_at is not None and got[i].done_at is not None for i in ids[:5])
+    assert got[ids[5]].done_at is None
