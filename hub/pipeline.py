@@ -289,6 +289,10 @@ def _insert_many(connection: Connection, table: Table,
     connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
 
+_EMPTY = object()
+"""Part of the memo key of an empty JSON document (most messages' metadata)."""
+
+
 def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     done: dict[Any, Any] = {}
 
@@ -298,8 +302,13 @@ def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
         except KeyError:
             found = done[value] = process(value)
             return found
-        except TypeError:  # unhashable (a JSON dict)
-            return process(value)
+        except TypeError:  # unhashable: a JSON document, converted each time unless empty
+            if value:
+                return process(value)
+            key = (_EMPTY, type(value))
+            if key not in done:
+                done[key] = process(value)
+            return done[key]
 
     return convert
 

@@ -149,7 +149,7 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-@dataclass
+@dataclass(slots=True)
 class Draft:
     """One request of a chunk and what will become of it."""
 

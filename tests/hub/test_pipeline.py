@@ -368,3 +368,13 @@ def test_a_campaign_chunk_reads_messages_by_number_and_by_rowid_only(
         assert not step.startswith("SCAN messages"), step
     with services.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == 40
+
+
+def test_each_message_keeps_its_own_metadata(services: Services, account: Account) -> None:
+    requests = [sms(to="0612345601", metadata={"order": "A1"}), sms(to="0612345602"),
+                sms(to="0612345603", metadata={"order": "A3", "lines": [1, 2]}),
+                sms(to="0612345604")]
+    results = pipeline.submit(services, account, requests)
+    by_id = {message.id: message.meta for message in rows(services)}
+    assert [by_id[r.message_id] for r in results if r.message_id] == [
+        {"order": "A1"}, {}, {"order": "A3", "lines": [1, 2]}, {}]
