@@ -13,8 +13,9 @@ the peak RSS of the process. With ``--worker-process`` the job runs in a separat
 process instead, as deployed (the web process and the worker then share no interpreter lock);
 the peak RSS printed is that worker's.
 
-With ``--dispatch`` the SMSC simulator runs on loopback and a dispatcher process
-(``hub.dispatching.run_dispatcher`` in a subprocess, real SMPP) drains the queues while the
+With ``--dispatch`` the SMSC simulator runs on loopback and the two dispatcher processes of
+``smshub run`` (``hub.dispatching.run_dispatcher`` in subprocesses, real SMPP: ``dispatcher`` on
+both sending queues, ``alerts`` on the transactional one) drain the queues while the
 campaign job runs; it prints the end-to-end rate until every campaign message is
 ``submitted``, and the p99 latency of ``--alerts`` single transactional SMS sent with
 ``POST /api/v1/messages`` meanwhile (API call → ``submitted``). Without ``--dispatch`` the
@@ -48,7 +49,7 @@ from hub.accounts import create_account, create_api_key
 from hub.app import create_app
 from hub.callbacks import jobs
 from hub.config import Settings
-from hub.db import reading, transaction, upgrade
+from hub.db import prioritise_writes, reading, transaction, upgrade
 from hub.models import Campaign, Message
 from hub.models.pricing import PUBLIC, PriceRow
 from hub.services import Services, build_services
@@ -128,14 +129,16 @@ class WorkerProcess:
         assert self.process.stdout is not None and self.process.stdin is not None
         assert self.process.stdout.readline().strip() == "ready"
 
-    def run(self) -> float:
-        """Let it work until the campaigns queue is empty; its peak RSS in MB."""
+    def run(self) -> tuple[float, float]:
+        """Let it work until the campaigns queue is empty; its peak RSS in MB, and the
+        ``perf_counter`` instant it said so (its exit, which follows, is not part of the job)."""
         assert self.process.stdout is not None and self.process.stdin is not None
         self.process.stdin.write("go\n")
         self.process.stdin.flush()
         peak = float(self.process.stdout.readline())
+        done = time.perf_counter()
         assert self.process.wait(60) == 0
-        return peak
+        return peak, done
 
 
 class Alerts(threading.Thread):
@@ -179,7 +182,9 @@ def campaign_status(services: Services, campaign_id: str) -> str:
         return str(session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)))
 
 
-def start_dispatcher(services: Services) -> tuple[Any, subprocess.Popen[bytes]]:
+def start_dispatchers(services: Services) -> tuple[Any, list[subprocess.Popen[bytes]]]:
+    """The simulator, and the two dispatchers ``smshub run`` starts: ``dispatcher`` (both
+    sending queues) and ``alerts`` (transactional only)."""
     from sms_core.dispatch.sim import SimSettings, SimulatorThread
 
     sim = SimulatorThread(SimSettings(port=0, dlr_delay=0.5))
@@ -188,11 +193,14 @@ def start_dispatcher(services: Services) -> tuple[Any, subprocess.Popen[bytes]]:
     payload = json.dumps({"data_dir": str(settings.data_dir), "database_url":
                           settings.database_url, "redis_url": settings.redis_url,
                           "secret_key": "bench", "smsc_port": sim.port})
-    code = ("import json, sys, logging; from hub.config import Settings; "
-            "from hub.dispatching import run_dispatcher; "
-            "logging.disable(logging.INFO); "
-            "run_dispatcher(Settings(**json.loads(sys.argv[1])))")
-    return sim, subprocess.Popen([sys.executable, "-c", code, payload])
+    processes = []
+    for queues in (("transactional", "bulk"), ("transactional",)):
+        code = ("import json, sys, logging; from hub.config import Settings; "
+                "from hub.dispatching import run_dispatcher; "
+                "logging.disable(logging.INFO); "
+                f"run_dispatcher(Settings(**json.loads(sys.argv[1])), queues={queues!r})")
+        processes.append(subprocess.Popen([sys.executable, "-c", code, payload]))
+    return sim, processes
 
 
 def alert_latency(app: Flask, services: Services, key: str, n: int, until: list[str]) -> float:
@@ -215,12 +223,14 @@ def alert_latency(app: Flask, services: Services, key: str, n: int, until: list[
 
 def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: int,
           worker_process: bool = False) -> None:
+    prioritise_writes()  # this process plays the web role (smshub web does the same)
     app = create_app(services=services)
     rss_before = peak_rss_mb()
     campaign_id = post_campaign(app, key, count)
-    sim = dispatcher = None
+    sim = None
+    dispatchers: list[subprocess.Popen[bytes]] = []
     if dispatch:
-        sim, dispatcher = start_dispatcher(services)
+        sim, dispatchers = start_dispatchers(services)
     until = SENT if dispatch else ["accepted"]
     worker = WorkerProcess(services) if worker_process else None
     try:
@@ -229,10 +239,11 @@ def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: i
         sender.start()
         worker_rss = None
         if worker is not None:
-            worker_rss = worker.run()
+            worker_rss, done = worker.run()
         else:
             run_campaign_jobs(services)
-        submit_time = time.perf_counter() - started
+            done = time.perf_counter()
+        submit_time = done - started
         accepted = count_of(services, campaign_id, ["accepted", *SENT])
         print(f"submit (campaign job): {accepted} accepted of {count} in {submit_time:.2f} s "
               f"= {accepted / submit_time:,.0f} messages/s; campaign "
@@ -260,9 +271,10 @@ def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: i
                   f"p99 {p99 * 1000:.0f} ms, median {statistics.median(latencies) * 1000:.0f} "
                   f"ms over {len(latencies)} alerts")
     finally:
-        if dispatcher is not None:
-            dispatcher.terminate()
-            dispatcher.wait(30)
+        for process in dispatchers:
+            process.terminate()
+        for process in dispatchers:
+            process.wait(30)
         if sim is not None:
             sim.stop()
 
