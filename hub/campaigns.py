@@ -27,6 +27,7 @@ import time
 import zlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from redis.exceptions import RedisError
@@ -188,6 +189,10 @@ def _finish(services: Services, campaign_id: str, status: str, error: str | None
         found.finished_at = utcnow()
 
 
+NO_METADATA: Mapping[str, Any] = MappingProxyType({})
+"""The metadata of every campaign request: one shared, read-only empty mapping."""
+
+
 def requests_for(campaign_id: str, content: Mapping[str, Any], numbers: Sequence[str], *,
                  first_index: int) -> list[SmsRequest]:
     """The pipeline requests of one chunk; each recipient's key comes from its index."""
@@ -203,6 +208,7 @@ def requests_for(campaign_id: str, content: Mapping[str, Any], numbers: Sequence
         "callback_url": content.get("callback_url"),
         "transliterate": content.get("transliterate"),
         "source": "api",
+        "metadata": NO_METADATA,
     }
     return [SmsRequest(to=to, idempotency_key=key_for(campaign_id, first_index + i), **common)
             for i, to in enumerate(numbers)]

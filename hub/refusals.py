@@ -7,7 +7,6 @@ numbers), so that a campaign chunk of thousands of numbers costs two round trips
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -177,9 +176,9 @@ class FloodGuard:
 
     now: datetime
     max_per_hour: int = compliance.MAX_PER_HOUR
-    history: dict[str, list[tuple[datetime, str, str]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    history: dict[str, tuple[tuple[datetime, str, str], ...]] = field(default_factory=dict)
+    """Per number, its messages of the last hour: tuples, which the garbage collector stops
+    tracking, rather than one list per recipient of a chunk."""
 
     seen: set[str] = field(default_factory=set)
     """Ids of the stored messages :meth:`load` found (what a later re-check compares)."""
@@ -202,7 +201,7 @@ class FloodGuard:
         for mid, to, body, created_at, key in _recent(session, columns, account_id, fresh,
                                                       self.now):
             self.seen.add(mid)
-            self.history[to].append((created_at, to, compliance.text_hash(body)))
+            self._add(to, (created_at, to, compliance.text_hash(body)))
             if key:
                 keys.add(key)
         return keys
@@ -223,4 +222,7 @@ class FloodGuard:
         digest = self._digests.get(text)
         if digest is None:
             digest = self._digests[text] = compliance.text_hash(text)
-        self.history[number].append((self.now, number, digest))
+        self._add(number, (self.now, number, digest))
+
+    def _add(self, number: str, entry: tuple[datetime, str, str]) -> None:
+        self.history[number] = (*self.history.get(number, ()), entry)
