@@ -35,6 +35,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, insert, select
@@ -282,7 +283,7 @@ def _insert_many(connection: Connection, table: Table,
     sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
            f"({', '.join(quote(name) for name in names)}) "
            f"VALUES ({', '.join('?' for _ in names)})")
-    columns = [[row[name] for row in rows] for name in names]
+    columns: list[Sequence[Any]] = list(zip(*map(itemgetter(*names), rows), strict=True))
     for index, convert in enumerate(converters):
         if convert is not None:
             columns[index] = list(map(convert, columns[index]))
