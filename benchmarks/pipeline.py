@@ -13,10 +13,11 @@ the peak RSS of the process. With ``--worker-process`` the job runs in a separat
 process instead, as deployed (the web process and the worker then share no interpreter lock);
 the peak RSS printed is that worker's.
 
-With ``--dispatch`` the SMSC simulator runs on loopback and the two dispatcher processes of
-``smshub run`` (``hub.dispatching.run_dispatcher`` in subprocesses, real SMPP: ``dispatcher`` on
-both sending queues, ``alerts`` on the transactional one) drain the queues while the
-campaign job runs; it prints the end-to-end rate until every campaign message is
+With ``--dispatch`` the SMSC simulator runs on loopback in a process of its own (as the
+``smsc`` role does) and the two dispatcher processes of ``smshub run``
+(``hub.dispatching.run_dispatcher`` in subprocesses, real SMPP: ``dispatcher`` on both sending
+queues, ``alerts`` on the transactional one) drain the queues while the campaign job runs;
+it prints the end-to-end rate until every campaign message is
 ``submitted``, and the p99 latency of ``--alerts`` single transactional SMS sent with
 ``POST /api/v1/messages`` meanwhile (API call → ``submitted``). Without ``--dispatch`` the
 alert latency is measured until ``accepted`` and enqueued.
@@ -28,6 +29,7 @@ import argparse
 import importlib
 import json
 import resource
+import socket
 import statistics
 import subprocess
 import sys
@@ -182,25 +184,30 @@ def campaign_status(services: Services, campaign_id: str) -> str:
         return str(session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)))
 
 
-def start_dispatchers(services: Services) -> tuple[Any, list[subprocess.Popen[bytes]]]:
-    """The simulator, and the two dispatchers ``smshub run`` starts: ``dispatcher`` (both
-    sending queues) and ``alerts`` (transactional only)."""
-    from sms_core.dispatch.sim import SimSettings, SimulatorThread
-
-    sim = SimulatorThread(SimSettings(port=0, dlr_delay=0.5))
-    sim.start()
+def start_dispatchers(services: Services) -> list[subprocess.Popen[bytes]]:
+    """The processes ``smshub run`` starts for sending: the simulator (``smsc``), and the two
+    dispatchers, ``dispatcher`` (both sending queues) and ``alerts`` (transactional only)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    processes = [subprocess.Popen([sys.executable, "-m", "sms_core.dispatch.sim", "--port",
+                                   str(port), "--dlr-delay", "0.5"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)]  # fmt: skip
+    with socket.socket() as wait:  # until the simulator listens
+        deadline = time.monotonic() + 10
+        while wait.connect_ex(("127.0.0.1", port)) != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
     settings = services.settings
     payload = json.dumps({"data_dir": str(settings.data_dir), "database_url":
                           settings.database_url, "redis_url": settings.redis_url,
-                          "secret_key": "bench", "smsc_port": sim.port})
-    processes = []
+                          "secret_key": "bench", "smsc_port": port})
     for queues in (("transactional", "bulk"), ("transactional",)):
         code = ("import json, sys, logging; from hub.config import Settings; "
                 "from hub.dispatching import run_dispatcher; "
                 "logging.disable(logging.INFO); "
                 f"run_dispatcher(Settings(**json.loads(sys.argv[1])), queues={queues!r})")
         processes.append(subprocess.Popen([sys.executable, "-c", code, payload]))
-    return sim, processes
+    return processes
 
 
 def alert_latency(app: Flask, services: Services, key: str, n: int, until: list[str]) -> float:
@@ -227,10 +234,9 @@ def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: i
     app = create_app(services=services)
     rss_before = peak_rss_mb()
     campaign_id = post_campaign(app, key, count)
-    sim = None
     dispatchers: list[subprocess.Popen[bytes]] = []
     if dispatch:
-        sim, dispatchers = start_dispatchers(services)
+        dispatchers = start_dispatchers(services)
     until = SENT if dispatch else ["accepted"]
     worker = WorkerProcess(services) if worker_process else None
     try:
@@ -275,8 +281,6 @@ def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: i
             process.terminate()
         for process in dispatchers:
             process.wait(30)
-        if sim is not None:
-            sim.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

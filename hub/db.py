@@ -13,6 +13,11 @@ transactions therefore first take a writer gate (:class:`WriterGate`, an ``flock
 ``<file>.writer``) with short, capped tries; the holder releases it right after its commit or
 rollback, so a waiter gets in within a couple of milliseconds. Every DBAPI connection has its
 own descriptor, so threads of one process exclude each other as processes do.
+
+Interactive processes (the web app, the alerts dispatcher) call :func:`prioritise_writes`: while
+one of their writers waits for the gate it holds a shared lock on ``<file>.writer.priority``, and
+the other writers (campaign jobs, bulk dispatch) step aside while that lock is held, so a single
+alert waits for at most the write transaction already under way, never for a stream of them.
 """
 
 from __future__ import annotations
@@ -45,6 +50,15 @@ GATE_MAX_WAIT = 0.002
 
 _GATE = "smshub_writer_gate"
 """Key of a connection's gate state in its pool record's ``info``."""
+
+_priority = False
+"""Whether this process's writers go before the others (see :func:`prioritise_writes`)."""
+
+
+def prioritise_writes(on: bool = True) -> None:
+    """Make this process's SQLite writers pass before those of non-priority processes."""
+    global _priority
+    _priority = on
 
 
 def make_engine(url: str, *, lock_timeout: float = LOCK_TIMEOUT, **kwargs: Any) -> Engine:
@@ -81,15 +95,31 @@ class WriterGate:
     def acquire(self, info: dict[str, Any]) -> None:
         state = info.get(_GATE)
         if state is None:
-            state = info[_GATE] = {"fd": os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600),
-                                   "held": False}
+            state = info[_GATE] = {
+                "fd": os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600),
+                "priority_fd": os.open(self.path + ".priority", os.O_RDWR | os.O_CREAT, 0o600),
+                "held": False,
+            }
         if state["held"]:
             return
-        fd = state["fd"]
+        fd, priority_fd = state["fd"], state["priority_fd"]
         deadline = time.monotonic() + self.timeout
         wait = GATE_FIRST_WAIT
+        if _priority:
+            fcntl.flock(priority_fd, fcntl.LOCK_SH)  # "a priority writer is waiting"
+        try:
+            self._take(fd, priority_fd, deadline, wait)
+        finally:
+            if _priority:
+                fcntl.flock(priority_fd, fcntl.LOCK_UN)
+        state["held"] = True
+
+    def _take(self, fd: int, priority_fd: int, deadline: float, wait: float) -> None:
         while True:
             try:
+                if not _priority:  # step aside while a priority writer waits
+                    fcntl.flock(priority_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(priority_fd, fcntl.LOCK_UN)
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -102,7 +132,6 @@ class WriterGate:
                 time.sleep(wait)
                 wait = min(wait * 2, GATE_MAX_WAIT)
                 continue
-            state["held"] = True
             return
 
     @staticmethod
@@ -123,6 +152,7 @@ class WriterGate:
         state = info.pop(_GATE, None)
         if state is not None:
             os.close(state["fd"])
+            os.close(state["priority_fd"])
 
 
 def _tune_sqlite(engine: Engine, gate: WriterGate | None, lock_timeout: float) -> None:

@@ -66,7 +66,9 @@ def run_web(settings: Settings, options: Mapping[str, Any]) -> int:
     import waitress
 
     from hub.app import create_app
+    from hub.db import prioritise_writes
 
+    prioritise_writes()  # API calls (a single alert) go before campaign and bulk writes
     app = create_app(settings)
     stop_on_term()
     host, port = options.get("host") or settings.host, options.get("port") or settings.port

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import multiprocessing.queues
+import multiprocessing.synchronize
 import threading
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ from hub.db import make_engine, make_sessionmaker, reading, transaction
 
 
 def _engine(path: Path, **kwargs: float) -> Engine:
-    engine = make_engine(f"sqlite:///{path}", **kwargs)  # type: ignore[arg-type]
+    engine = make_engine(f"sqlite:///{path}", **kwargs)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS log (who TEXT, what TEXT, at REAL)")
     return engine
@@ -188,3 +190,56 @@ def test_memory_databases_have_no_gate() -> None:
         conn.exec_driver_sql("CREATE TABLE t (x)")
         conn.exec_driver_sql("INSERT INTO t VALUES (1)")
     engine.dispose()
+
+
+def _hog(path: str, stop: multiprocessing.synchronize.Event, hold: float) -> None:
+    """A bulk writer: one write transaction after another, back to back."""
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{path}"))
+    while not stop.is_set():
+        with transaction(sessions) as session:
+            session.execute(text("INSERT INTO log VALUES ('hog', 'w', 0)"))
+            time.sleep(hold)
+
+
+def _priority_waits(path: str, priority: bool, tries: int,
+                    waits: multiprocessing.queues.Queue[float]) -> None:  # fmt: skip
+    from hub import db
+
+    db.prioritise_writes(priority)
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{path}"))
+    for _ in range(tries):
+        time.sleep(0.03)
+        started = time.monotonic()
+        with transaction(sessions) as session:  # the first statement takes the gate
+            session.execute(text("INSERT INTO log VALUES ('alert', 'w', 0)"))
+            waits.put(time.monotonic() - started)
+
+
+@pytest.mark.parametrize("priority", [True, False])
+def test_a_priority_writer_waits_for_one_bulk_transaction_at_most(tmp_path: Path,
+                                                                 priority: bool) -> None:
+    """A bulk writer that begins again as soon as it commits keeps a plain writer out for
+    many of its transactions; a priority writer gets the very next turn."""
+    path = tmp_path / "db.sqlite3"
+    _engine(path).dispose()
+    context = multiprocessing.get_context("spawn")
+    stop, waits = context.Event(), context.Queue()
+    hog = context.Process(target=_hog, args=(str(path), stop, 0.05))
+    hog.start()
+    try:
+        time.sleep(1.0)  # the hog is writing
+        alert = context.Process(target=_priority_waits, args=(str(path), priority, 12, waits))
+        alert.start()
+        alert.join(60)
+        measured = sorted(waits.get(timeout=5) for _ in range(12))
+    finally:
+        stop.set()
+        hog.join(10)
+    assert hog.exitcode == 0 and alert.exitcode == 0
+    with make_engine(f"sqlite:///{path}").connect() as conn:
+        hog_rows = conn.exec_driver_sql("SELECT count(*) FROM log WHERE who = 'hog'").scalar()
+    assert (hog_rows or 0) > 20, "the bulk writer was not writing"
+    if priority:
+        assert measured[-1] < 0.15, measured  # one 50 ms transaction, and scheduling slack
+    else:
+        assert measured[-1] > 0.15, measured  # the control: starved past several of them
