@@ -146,10 +146,11 @@ def start_dispatcher(services: Services, port: int, window: int,
         "redis_url": settings.redis_url, "secret_key": "bench", "smsc_port": port,
         "extra": {"smpp_window": str(window), "smpp_binds": str(binds)},
     })  # fmt: skip
-    code = (
+    code = (  # as the dispatcher role does: bulk work at a lower CPU priority
         "import json, sys; from hub.config import Settings; "
-        "from hub.dispatching import run_dispatcher; "
-        "run_dispatcher(Settings(**json.loads(sys.argv[1])))"
+        "from hub.dispatching import run_dispatcher; from hub.roles import lower_priority; "
+        "settings = Settings(**json.loads(sys.argv[1])); lower_priority(settings); "
+        "run_dispatcher(settings)"
     )
     return subprocess.Popen([sys.executable, "-c", code, payload])
 

@@ -108,7 +108,9 @@ from hub.config import Settings
 from hub.services import build_services
 sys.path.insert(0, sys.argv[2])
 from pipeline import peak_rss_mb, run_campaign_jobs
+from hub.roles import lower_priority
 services = build_services(Settings(**json.loads(sys.argv[1])))
+lower_priority(services.settings)  # as the worker role does
 print("ready", flush=True)
 sys.stdin.readline()
 run_campaign_jobs(services)
@@ -203,9 +205,10 @@ def start_dispatchers(services: Services) -> list[subprocess.Popen[bytes]]:
                           "secret_key": "bench", "smsc_port": port})
     for queues in (("transactional", "bulk"), ("transactional",)):
         code = ("import json, sys, logging; from hub.config import Settings; "
-                "from hub.dispatching import run_dispatcher; "
-                "logging.disable(logging.INFO); "
-                f"run_dispatcher(Settings(**json.loads(sys.argv[1])), queues={queues!r})")
+                "from hub.dispatching import run_dispatcher; from hub.roles import lower_priority; "
+                "logging.disable(logging.INFO); settings = Settings(**json.loads(sys.argv[1])); "
+                f"{'lower_priority(settings); ' if 'bulk' in queues else ''}"  # as the roles do
+                f"run_dispatcher(settings, queues={queues!r})")
         processes.append(subprocess.Popen([sys.executable, "-c", code, payload]))
     return processes
 

