@@ -49,7 +49,7 @@ QUEUE = "campaigns"
 
 JOB = "hub.campaigns.run_job"
 
-CHUNK_SIZE = 1000
+CHUNK_SIZE = 500
 """Recipients per stored chunk, and per pipeline transaction: the write lock a chunk holds
 (mostly its INSERT) is what a single alert may wait for while a campaign runs."""
 

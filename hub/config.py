@@ -55,9 +55,9 @@ class Settings:
     # Messages per RQ job on the bulk queue (campaigns, marketing): larger jobs keep a
     # dispatcher's window full across job boundaries.
     bulk_batch_size: int = 2000
-    # CPU niceness the bulk processes (`dispatcher`, `worker`) add to themselves, so that on a
-    # busy machine the web app and the `alerts` dispatcher get the processor first. 0: none.
-    bulk_nice: int = 10
+    # CPU niceness the bulk processes (`dispatcher`, `worker`) add to themselves. 0 (none) by
+    # default: on SQLite a niced process that holds the write turn keeps alerts waiting longer.
+    bulk_nice: int = 0
     # Seconds after which accepted-but-not-submitted work is re-enqueued by the sweeper.
     sweep_after: int = 120
     # Addresses/networks outbound callbacks may reach although private (comma separated).
