@@ -61,6 +61,11 @@ def prioritise_writes(on: bool = True) -> None:
     _priority = on
 
 
+def write_priority() -> bool:
+    """Whether this process's writers pass first (:func:`prioritise_writes`)."""
+    return _priority
+
+
 def make_engine(url: str, *, lock_timeout: float = LOCK_TIMEOUT, **kwargs: Any) -> Engine:
     """An engine with the per-backend settings smshub relies on."""
     if url.startswith("sqlite"):
