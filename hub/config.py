@@ -58,6 +58,9 @@ class Settings:
     # CPU niceness the bulk processes (`dispatcher`, `worker`) add to themselves. 0 (none) by
     # default: on SQLite a niced process that holds the write turn keeps alerts waiting longer.
     bulk_nice: int = 0
+    # `dispatcher` processes `smshub run` starts (each with its own SMPP binds); two use both
+    # cores of a small machine, where one is held back by the interpreter lock.
+    dispatchers: int = 2
     # Seconds after which accepted-but-not-submitted work is re-enqueued by the sweeper.
     sweep_after: int = 120
     # Addresses/networks outbound callbacks may reach although private (comma separated).

@@ -396,7 +396,8 @@ def send_batch(runtime: DispatchRuntime, ids: Sequence[str]) -> int:
 def default_driver(settings: Settings) -> Driver:
     """The dispatch engine with one SMPP route to the configured SMSC (the embedded simulator
     by default; ``SMSHUB_SMPP_HOST/PORT/SYSTEM_ID/PASSWORD`` point it elsewhere), over
-    ``SMSHUB_SMPP_BINDS`` parallel binds (2 by default)."""
+    ``SMSHUB_SMPP_BINDS`` parallel binds (1 by default: ``smshub run`` starts several
+    dispatchers, each with its own)."""
     from sms_core.dispatch.engine import Dispatcher
     from sms_core.dispatch.routing import Route
     from sms_core.dispatch.smpp import SmppSettings
@@ -408,7 +409,7 @@ def default_driver(settings: Settings) -> Driver:
         system_id=extra.get("system_id", "smshub"),
         password=extra.get("password", "secret"),
         window=int(extra.get("window", 100)),
-        binds=int(extra.get("binds", 2)),
+        binds=int(extra.get("binds", 1)),
     )
     engine = Dispatcher([Route("default", smpp, quality="premium")])
     return cast(Driver, engine)

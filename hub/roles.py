@@ -38,6 +38,12 @@ class Role:
     embedded: bool = True
     """Started by ``smshub run``. Every role is today, ``worker`` included (callbacks, billing
     notices and connector jobs run there; the dispatcher only consumes the sending queues)."""
+    scaled_by: str | None = None
+    """The setting that says how many processes of this role ``smshub run`` starts (one when
+    None)."""
+
+    def instances(self, settings: Settings) -> int:
+        return max(1, int(getattr(settings, self.scaled_by))) if self.scaled_by else 1
 
 
 class Stop(Exception):
@@ -187,7 +193,8 @@ ROLES: dict[str, Role] = {
     "scheduler": Role("scheduler", run_scheduler, requires=("hub.sweeper",),
                       description="promotes due messages, re-enqueues lost work, expires old ones"),
     "dispatcher": Role("dispatcher", run_dispatcher, requires=("hub.dispatching", "hub.jobs"),
-                       description="RQ worker holding the operator binds; sends queued batches"),
+                       description="RQ worker holding the operator binds; sends queued batches",
+                       scaled_by="dispatchers"),
     "alerts": Role("alerts", run_alerts, requires=("hub.dispatching", "hub.jobs"),
                    description="dispatcher for the transactional queue only (alerts first)"),
     "worker": Role("worker", run_worker, requires=("hub.callbacks.jobs", "hub.calendars.jobs"),

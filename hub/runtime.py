@@ -140,9 +140,10 @@ class Supervisor:
             if reason:
                 self.say(f"  {role.name:<10} not started: {reason}")
                 continue
-            process = subprocess.Popen(self.command(role), env=env, start_new_session=True)
-            self.children.append(Child(role, process))
-            self.say(f"  {role.name:<10} started (pid {process.pid})")
+            for _ in range(role.instances(self.settings)):
+                process = subprocess.Popen(self.command(role), env=env, start_new_session=True)
+                self.children.append(Child(role, process))
+                self.say(f"  {role.name:<10} started (pid {process.pid})")
 
     def watch(self) -> int:
         """Block until a signal asks to stop (0) or a child dies on its own (1)."""

@@ -110,5 +110,5 @@ def test_a_killed_worker_loses_and_duplicates_nothing(services: Services, accoun
     dispatching.run_dispatcher(settings.replace(batch_size=100), driver=SinkDriver(log),  # type: ignore[arg-type]
                                burst=True)
     lines = log.read_text().split()
-    assert sorted(lines) == sorted(r.message_id for r in results), "each sent exactly once"
+    assert sorted(lines) == sorted(str(r.message_id) for r in results), "each sent exactly once"
     assert submitted(services) == count

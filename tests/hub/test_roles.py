@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,23 @@ def test_the_worker_consumes_every_queue_the_dispatcher_does_not(settings: Setti
     for name, job in jobs.items():
         status = Job.fetch(job.id, connection=services.redis).get_status()
         assert status == ("finished" if name in others else "queued"), name
+
+
+def test_smshub_run_starts_as_many_dispatchers_as_configured(settings: Settings,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             ) -> None:
+    from collections import Counter
+
+    from hub.runtime import Supervisor
+
+    monkeypatch.setattr(Supervisor, "command",
+                        lambda self, role: [sys.executable, "-c", "import time; time.sleep(30)"])
+    supervisor = Supervisor(settings.replace(dispatchers=3), out=io.StringIO())
+    try:
+        supervisor.start()
+        started = Counter(child.role.name for child in supervisor.children)
+    finally:
+        supervisor.stop()
+    assert started["dispatcher"] == 3
+    assert started["alerts"] == started["worker"] == started["web"] == 1
+    assert all(child.process.poll() is not None for child in supervisor.children)
