@@ -14,9 +14,10 @@ process instead, as deployed (the web process and the worker then share no inter
 the peak RSS printed is that worker's.
 
 With ``--dispatch`` the SMSC simulator runs on loopback in a process of its own (as the
-``smsc`` role does) and the two dispatcher processes of ``smshub run``
-(``hub.dispatching.run_dispatcher`` in subprocesses, real SMPP: ``dispatcher`` on both sending
-queues, ``alerts`` on the transactional one) drain the queues while the campaign job runs;
+``smsc`` role does) and the dispatcher processes of ``smshub run``
+(``hub.dispatching.run_dispatcher`` in subprocesses, real SMPP: ``dispatchers`` ``dispatcher``
+processes on both sending queues, ``alerts`` on the transactional one) drain the queues while
+the campaign job runs;
 it prints the end-to-end rate until every campaign message is
 ``submitted``, and the p99 latency of ``--alerts`` single transactional SMS sent with
 ``POST /api/v1/messages`` meanwhile (API call → ``submitted``). Without ``--dispatch`` the
@@ -187,8 +188,9 @@ def campaign_status(services: Services, campaign_id: str) -> str:
 
 
 def start_dispatchers(services: Services) -> list[subprocess.Popen[bytes]]:
-    """The processes ``smshub run`` starts for sending: the simulator (``smsc``), and the two
-    dispatchers, ``dispatcher`` (both sending queues) and ``alerts`` (transactional only)."""
+    """The processes ``smshub run`` starts for sending: the simulator (``smsc``), the
+    ``dispatcher`` processes (both sending queues; ``dispatchers`` of them) and ``alerts``
+    (transactional only)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -203,7 +205,8 @@ def start_dispatchers(services: Services) -> list[subprocess.Popen[bytes]]:
     payload = json.dumps({"data_dir": str(settings.data_dir), "database_url":
                           settings.database_url, "redis_url": settings.redis_url,
                           "secret_key": "bench", "smsc_port": port})
-    for queues in (("transactional", "bulk"), ("transactional",)):
+    general = [("transactional", "bulk")] * settings.dispatchers
+    for queues in [*general, ("transactional",)]:
         code = ("import json, sys, logging; from hub.config import Settings; "
                 "from hub.dispatching import run_dispatcher; from hub.roles import lower_priority; "
                 "logging.disable(logging.INFO); settings = Settings(**json.loads(sys.argv[1])); "
