@@ -101,12 +101,6 @@ class DispatchRuntime:
             self._thread.join(timeout)
             self._db.shutdown(wait=True)
 
-    def submit_futures(self, messages: Sequence[OutboundSms],
-                       ) -> list[concurrent.futures.Future[SubmitOutcome]]:
-        """Start submitting every message concurrently on the loop (one future each)."""
-        return [asyncio.run_coroutine_threadsafe(self.driver.submit(sms), self.loop)
-                for sms in messages]
-
     def send_and_record(self, messages: Sequence[OutboundSms], sent: dict[str, Sent],
                         deadline: float = BATCH_DEADLINE) -> int:
         """Submit ``messages`` and record their outcomes in groups; returns once every outcome
@@ -183,12 +177,6 @@ class DispatchRuntime:
         if failure is not None:
             raise failure
         return len(messages) - answered
-
-    def record_outcomes(self, pairs: Sequence[tuple[Sent, SubmitOutcome]]) -> None:
-        """Record on the one database thread that also records receipts: two writers on one
-        SQLite file wait on each other's lock (with the driver's sleeping busy handler)."""
-        if pairs:
-            self._db.submit(record_outcomes, self.services, list(pairs)).result()
 
     def next_reference(self) -> int:
         """Concatenation reference for the next multi-part message (one octet, rotating)."""
