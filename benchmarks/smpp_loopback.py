@@ -30,7 +30,7 @@ from typing import Any
 
 import smpp34
 
-from sms_core.dispatch import smpp_wire
+from sms_core.dispatch import status
 from sms_core.dispatch.sim import SimSettings, SmscSimulator
 from sms_core.dispatch.smpp_session import EsmeSession
 
@@ -93,7 +93,7 @@ async def _run(client: str, port: int, settings: SimSettings, count: int,
         def on_deliver(pdu: smpp34.DeliverSm) -> int:
             if pdu.esm_class & 0x04:
                 receipt()
-            return smpp_wire.ESME_ROK
+            return status.ESME_ROK
 
         session = await EsmeSession.open("127.0.0.1", port, settings.system_id,
                                          settings.password, on_deliver=on_deliver)  # fmt: skip

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import smpp34
 
-from sms_core.dispatch import smpp_wire, status
+from sms_core.dispatch import status
 from sms_core.dispatch.inbound import MoAssembler
 from sms_core.dispatch.protocol import InboundCallback, ReportCallback, deliver
 from sms_core.dispatch.receipts import (
@@ -477,9 +477,9 @@ class SmppDriver:
         """Take a deliver_sm off the wire (the session acknowledges it with what this returns)."""
         if self._events.qsize() >= self.settings.inbound_capacity:
             self.stats.last_error = "inbound queue full: deliver_sm deferred (ESME_RMSGQFUL)"
-            return smpp_wire.ESME_RMSGQFUL
+            return status.ESME_RMSGQFUL
         self._events.put_nowait(pdu)
-        return smpp_wire.ESME_ROK
+        return status.ESME_ROK
 
     async def _handle_events(self) -> None:
         """Hand queued deliver_sm to the owner, one at a time, in arrival order."""

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import smpp34
 
 from sms_core.dispatch import smpp_wire as wire
+from sms_core.dispatch import status
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class SubmitResp(NamedTuple):
 
     @property
     def is_success(self) -> bool:
-        return self.command_status == wire.ESME_ROK
+        return self.command_status == status.ESME_ROK
 
 
 class _Request(NamedTuple):
@@ -135,11 +136,11 @@ class EsmeSession(asyncio.Protocol):
         future = self._expect(sequence, timeout)
         self._write(wire.encode_bind(bind_type, sequence, system_id, password, system_type))
         try:
-            status = await future
+            command_status = await future
         except TimeoutError as exc:
             raise ConnectionLost("no bind response") from exc
-        if status != wire.ESME_ROK:
-            raise BindRefused(status)
+        if command_status != status.ESME_ROK:
+            raise BindRefused(command_status)
         self.bound = True
         self._schedule_keepalive()
 
@@ -218,7 +219,7 @@ class EsmeSession(asyncio.Protocol):
     # -- inside -----------------------------------------------------------------------------
 
     def _handle(self, pdu: bytes) -> None:
-        command_id, status, sequence = wire.header(pdu)
+        command_id, command_status, sequence = wire.header(pdu)
         if command_id & wire.RESPONSE_BIT:
             entry = self._pending.pop(sequence, None)
             if entry is None:
@@ -229,13 +230,13 @@ class EsmeSession(asyncio.Protocol):
             if future.done():
                 return
             if command_id == wire.GENERIC_NACK:
-                status = status or wire.ESME_RSYSERR
+                command_status = command_status or status.ESME_RSYSERR
             if not submit:
-                future.set_result(status)
-            elif command_id == wire.SUBMIT_SM_RESP and status == wire.ESME_ROK:
-                future.set_result(SubmitResp(status, wire.resp_message_id(pdu)))
+                future.set_result(command_status)
+            elif command_id == wire.SUBMIT_SM_RESP and command_status == status.ESME_ROK:
+                future.set_result(SubmitResp(command_status, wire.resp_message_id(pdu)))
             else:
-                future.set_result(SubmitResp(status, None))
+                future.set_result(SubmitResp(command_status, None))
         elif command_id == wire.DELIVER_SM:
             self._write(wire.encode_resp(wire.DELIVER_SM_RESP, sequence, self._deliver(pdu)))
         elif command_id == wire.ENQUIRE_LINK:
@@ -247,21 +248,21 @@ class EsmeSession(asyncio.Protocol):
             if self._transport is not None:
                 self._transport.close()
         else:
-            self._write(wire.encode_header(wire.GENERIC_NACK, sequence, wire.ESME_RINVCMDID))
+            self._write(wire.encode_header(wire.GENERIC_NACK, sequence, status.ESME_RINVCMDID))
 
     def _deliver(self, pdu: bytes) -> int:
         try:
             message = wire.decode_message(pdu)
         except wire.WireError as exc:
             log.warning("malformed deliver_sm answered with an error: %s", exc)
-            return wire.ESME_RSYSERR
+            return status.ESME_RSYSERR
         if not isinstance(message, smpp34.DeliverSm) or self.on_deliver is None:
-            return wire.ESME_RSYSERR
+            return status.ESME_RSYSERR
         try:
             return self.on_deliver(message)
         except Exception:
             log.exception("deliver_sm handler failed")
-            return wire.ESME_RSYSERR
+            return status.ESME_RSYSERR
 
     def _expect(self, sequence: int, timeout: float | None, *,
                 submit: bool = False) -> asyncio.Future[Any]:  # fmt: skip

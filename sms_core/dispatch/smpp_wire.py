@@ -19,6 +19,8 @@ from typing import Literal
 import smpp34
 from smpplib import smpp as smpplib_smpp
 
+from sms_core.dispatch.status import ESME_ROK
+
 HEADER = struct.Struct(">IIII")
 """command_length, command_id, command_status, sequence_number."""
 HEADER_SIZE = HEADER.size
@@ -40,17 +42,6 @@ ENQUIRE_LINK = 0x00000015
 ENQUIRE_LINK_RESP = 0x80000015
 RESPONSE_BIT = 0x80000000
 
-ESME_ROK = 0x00000000
-ESME_RINVCMDLEN = 0x00000002
-ESME_RINVCMDID = 0x00000003
-ESME_RINVBNDSTS = 0x00000004
-ESME_RALYBND = 0x00000005
-ESME_RSYSERR = 0x00000008
-ESME_RBINDFAIL = 0x0000000D
-ESME_RINVPASWD = 0x0000000E
-ESME_RINVSYSID = 0x0000000F
-ESME_RMSGQFUL = 0x00000014
-ESME_RTHROTTLED = 0x00000058
 
 BindType = Literal["TRX", "TX", "RX"]
 BIND_COMMANDS: dict[BindType, int] = {
@@ -134,19 +125,13 @@ def encode_resp(command_id: int, sequence: int, status: int = ESME_ROK,
     return HEADER.pack(HEADER_SIZE + len(body), command_id, status, sequence) + body
 
 
-def c_string(body: bytes, start: int = 0) -> tuple[str, int]:
-    """The C-octet string at ``start`` and the offset after its NUL."""
-    end = body.find(b"\0", start)
-    if end < 0:
-        end = len(body)
-    return body[start:end].decode("latin-1"), end + 1
-
-
 def resp_message_id(pdu: bytes) -> str | None:
-    """The message_id of a submit_sm_resp (None when the body is empty)."""
+    """The message_id of a submit_sm_resp: its C-octet string body (None when empty)."""
     if len(pdu) <= HEADER_SIZE:
         return None
-    return c_string(pdu, HEADER_SIZE)[0]
+    body = pdu[HEADER_SIZE:]
+    end = body.find(b"\0")
+    return (body if end < 0 else body[:end]).decode("latin-1")
 
 
 class _Sequence:
@@ -200,14 +185,3 @@ def decode_message(pdu: bytes) -> smpp34.SubmitSm | smpp34.DeliverSm:
     if not isinstance(decoded, smpp34.SubmitSm | smpp34.DeliverSm):
         raise WireError(f"command 0x{header(pdu)[0]:08X} is not submit_sm or deliver_sm")
     return decoded
-
-
-def command_name(command_id: int) -> str:
-    names = {
-        GENERIC_NACK: "generic_nack", SUBMIT_SM: "submit_sm", SUBMIT_SM_RESP: "submit_sm_resp",
-        DELIVER_SM: "deliver_sm", DELIVER_SM_RESP: "deliver_sm_resp", UNBIND: "unbind",
-        UNBIND_RESP: "unbind_resp", ENQUIRE_LINK: "enquire_link",
-        ENQUIRE_LINK_RESP: "enquire_link_resp", **BIND_NAMES,
-        **{c | RESPONSE_BIT: f"{n}_resp" for c, n in BIND_NAMES.items()},
-    }  # fmt: skip
-    return names.get(command_id, f"0x{command_id:08X}")

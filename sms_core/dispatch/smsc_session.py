@@ -28,6 +28,7 @@ from typing import Protocol
 import smpp34
 
 from sms_core.dispatch import smpp_wire as wire
+from sms_core.dispatch import status
 
 SubmitAnswer = str | int | None
 """An owner's answer to a submit_sm: a message id (accepted), a non-zero command_status
@@ -53,10 +54,10 @@ class Credentials:
 
     def check(self, bind: wire.Bind) -> int:
         if bind.system_id != self.system_id:
-            return wire.ESME_RINVSYSID
+            return status.ESME_RINVSYSID
         if bind.password != self.password:
-            return wire.ESME_RINVPASWD
-        return wire.ESME_ROK
+            return status.ESME_RINVPASWD
+        return status.ESME_ROK
 
 
 class SmscOwner(Protocol):
@@ -126,16 +127,16 @@ class SmscSession(asyncio.Protocol):
         try:
             pdus = self._framer.feed(data)
         except wire.WireError:
-            self._send_and_close(wire.encode_header(wire.GENERIC_NACK, 0, wire.ESME_RINVCMDLEN))
+            self._send_and_close(wire.encode_header(wire.GENERIC_NACK, 0, status.ESME_RINVCMDLEN))
             return
         out = self._out
         unpack = wire.HEADER.unpack_from
         for pdu in pdus:
-            _, command_id, status, sequence = unpack(pdu)
+            _, command_id, command_status, sequence = unpack(pdu)
             if command_id == wire.SUBMIT_SM and self.bind is not None:
                 self._submit(pdu, sequence, out)
             elif command_id == wire.DELIVER_SM_RESP or command_id == wire.GENERIC_NACK:
-                self._resolve(sequence, status)
+                self._resolve(sequence, command_status)
             else:
                 self._session_pdu(pdu, command_id, sequence)
             if self.closed:
@@ -173,13 +174,13 @@ class SmscSession(asyncio.Protocol):
         deliver_sm_resp command_status, or ConnectionError if the connection is lost first."""
         future: asyncio.Future[int] = self._loop.create_future()
 
-        def settle(status: int | None) -> None:
+        def settle(command_status: int | None) -> None:
             if future.done():
                 return
-            if status is None:
+            if command_status is None:
                 future.set_exception(ConnectionError(f"session {self.id} lost"))
             else:
-                future.set_result(status)
+                future.set_result(command_status)
 
         self.send_deliver_sm(pdu, settle)
         return future
@@ -213,12 +214,12 @@ class SmscSession(asyncio.Protocol):
     def _submit(self, pdu: bytes, sequence: int, out: list[bytes]) -> None:
         assert self.bind is not None
         if self.bind.command_id == wire.BIND_RECEIVER:
-            out.append(wire.encode_header(wire.SUBMIT_SM_RESP, sequence, wire.ESME_RINVBNDSTS))
+            out.append(wire.encode_header(wire.SUBMIT_SM_RESP, sequence, status.ESME_RINVBNDSTS))
             return
         try:
             submit = wire.decode_message(pdu)
         except wire.WireError:
-            out.append(wire.encode_header(wire.SUBMIT_SM_RESP, sequence, wire.ESME_RINVCMDLEN))
+            out.append(wire.encode_header(wire.SUBMIT_SM_RESP, sequence, status.ESME_RINVCMDLEN))
             return
         assert isinstance(submit, smpp34.SubmitSm)
         answer = self.server.owner.submit_received(self, submit)
@@ -231,7 +232,7 @@ class SmscSession(asyncio.Protocol):
         elif self.bind is None:
             self.server.refusals += 1
             self._send_and_close(
-                wire.encode_header(wire.GENERIC_NACK, sequence, wire.ESME_RINVBNDSTS)
+                wire.encode_header(wire.GENERIC_NACK, sequence, status.ESME_RINVBNDSTS)
             )
         elif command_id == wire.ENQUIRE_LINK:
             self._out.append(wire.encode_header(wire.ENQUIRE_LINK_RESP, sequence))
@@ -240,23 +241,23 @@ class SmscSession(asyncio.Protocol):
         elif command_id & wire.RESPONSE_BIT:
             pass  # an answer to nothing we asked (enquire_link_resp, late resp): ignore
         else:
-            self._out.append(wire.encode_header(wire.GENERIC_NACK, sequence, wire.ESME_RINVCMDID))
+            self._out.append(wire.encode_header(wire.GENERIC_NACK, sequence, status.ESME_RINVCMDID))
 
     def _bind(self, pdu: bytes, command_id: int, sequence: int) -> None:
         resp_id = command_id | wire.RESPONSE_BIT
         if self.bind is not None:
-            self._out.append(wire.encode_header(resp_id, sequence, wire.ESME_RALYBND))
+            self._out.append(wire.encode_header(resp_id, sequence, status.ESME_RALYBND))
             return
         try:
             bind = wire.decode_bind(pdu)
         except wire.WireError:
             self.server.refusals += 1
-            self._send_and_close(wire.encode_header(resp_id, sequence, wire.ESME_RBINDFAIL))
+            self._send_and_close(wire.encode_header(resp_id, sequence, status.ESME_RBINDFAIL))
             return
-        status = self.server.check_bind(bind)
-        if status != wire.ESME_ROK:
+        command_status = self.server.check_bind(bind)
+        if command_status != status.ESME_ROK:
             self.server.refusals += 1
-            self._send_and_close(wire.encode_header(resp_id, sequence, status))
+            self._send_and_close(wire.encode_header(resp_id, sequence, command_status))
             return
         self.bind = bind
         self._out.append(wire.encode_resp(resp_id, sequence, message_id=self.server.system_id))
@@ -283,14 +284,14 @@ class SmscSession(asyncio.Protocol):
         self._out.append(pdu[:12] + sequence.to_bytes(4, "big") + pdu[16:])
         self._schedule_flush()
 
-    def _resolve(self, sequence: int, status: int) -> None:
+    def _resolve(self, sequence: int, command_status: int) -> None:
         on_resp = self._outstanding.pop(sequence, None)
         if on_resp is None:
             return
         waiting = self._waiting
         while waiting and len(self._outstanding) < self.window:
             self._send_deliver(*waiting.popleft())
-        on_resp(status)
+        on_resp(command_status)
 
     def _fail_outstanding(self) -> None:
         callbacks = [*self._outstanding.values(), *(on_resp for _, on_resp in self._waiting)]
@@ -313,7 +314,7 @@ class SmscSession(asyncio.Protocol):
 
 def _submit_resp(sequence: int, answer: str | int) -> bytes:
     if isinstance(answer, str):
-        return wire.encode_resp(wire.SUBMIT_SM_RESP, sequence, wire.ESME_ROK, answer)
+        return wire.encode_resp(wire.SUBMIT_SM_RESP, sequence, status.ESME_ROK, answer)
     return wire.encode_header(wire.SUBMIT_SM_RESP, sequence, answer)
 
 
@@ -339,7 +340,7 @@ class SmscServer:
         if isinstance(credentials, Credentials):
             self.check_bind: BindCheck = credentials.check
         else:
-            self.check_bind = credentials or (lambda bind: wire.ESME_ROK)
+            self.check_bind = credentials or (lambda bind: status.ESME_ROK)
         self.port = 0
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None

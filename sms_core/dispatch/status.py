@@ -21,9 +21,15 @@ NAMES: Final[dict[int, str]] = {
 }
 
 ESME_ROK: Final = 0x00
+ESME_RINVCMDLEN: Final = 0x02
+ESME_RINVCMDID: Final = 0x03
+ESME_RINVBNDSTS: Final = 0x04
+ESME_RALYBND: Final = 0x05
 ESME_RSYSERR: Final = 0x08
 ESME_RINVDSTADR: Final = 0x0B
+ESME_RBINDFAIL: Final = 0x0D
 ESME_RINVPASWD: Final = 0x0E
+ESME_RINVSYSID: Final = 0x0F
 ESME_RMSGQFUL: Final = 0x14
 ESME_RTHROTTLED: Final = 0x58
 
@@ -31,8 +37,8 @@ THROTTLE: Final = frozenset({ESME_RMSGQFUL, ESME_RTHROTTLED})
 TRANSIENT: Final = frozenset(
     {
         ESME_RSYSERR,
-        0x04,  # RINVBNDSTS: we were not (yet) bound as the SMSC saw it
-        0x0D,  # RBINDFAIL
+        ESME_RINVBNDSTS,  # we were not (yet) bound as the SMSC saw it
+        ESME_RBINDFAIL,
         0x45,  # RSUBMITFAIL: generic, operators use it for temporary trouble
         0x64,  # RX_T_APPN: ESME receiver temporary app error
         0xFE,  # RDELIVERYFAILURE (data_sm transaction mode)

@@ -12,6 +12,7 @@ import pytest
 import smpp34
 
 from sms_core.dispatch import smpp_wire as wire
+from sms_core.dispatch import status
 from sms_core.dispatch.receipts import TLV_MESSAGE_STATE, TLV_RECEIPTED_MESSAGE_ID
 from sms_core.dispatch.sim import SimSettings, SimulatorThread
 from tests.sms_core.dispatch.helpers import run, simulator, wait_until
@@ -89,7 +90,7 @@ async def _refused(port: int) -> bool:
 async def _raw_bind(port: int, bind_type: wire.BindType) -> Stream:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(wire.encode_bind(bind_type, 1, "smshub", "secret"))
-    assert wire.header(await _read(reader))[1] == wire.ESME_ROK
+    assert wire.header(await _read(reader))[1] == status.ESME_ROK
     return reader, writer
 
 
@@ -155,7 +156,7 @@ def test_a_refused_receipt_is_offered_again() -> None:
             assert wire.header(await _read(reader))[0] == wire.SUBMIT_SM_RESP
             first = await _read(reader)
             writer.write(wire.encode_header(wire.DELIVER_SM_RESP, wire.header(first)[2],
-                                            wire.ESME_RMSGQFUL))  # fmt: skip
+                                            status.ESME_RMSGQFUL))  # fmt: skip
             again = await _receive((reader, writer))
             assert again.short_message == wire.decode_message(first).short_message
             await wait_until(lambda: sim.receipts_sent == 1)

@@ -14,6 +14,7 @@ import pytest
 import smpp34
 
 from sms_core.dispatch import smpp_wire as wire
+from sms_core.dispatch import status
 from sms_core.dispatch.smpp_session import BindRefused, ConnectionLost, EsmeSession
 from tests.sms_core.dispatch.helpers import run
 
@@ -23,7 +24,7 @@ Script = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
 class Peer:
     """A listening SMSC whose answer to each PDU after the bind is ``script``."""
 
-    def __init__(self, script: Script | None = None, bind_status: int = wire.ESME_ROK) -> None:
+    def __init__(self, script: Script | None = None, bind_status: int = status.ESME_ROK) -> None:
         self.script = script
         self.bind_status = bind_status
         self.received: list[bytes] = []
@@ -103,7 +104,7 @@ def test_bind_then_responses_matched_by_sequence_even_out_of_order() -> None:
     run(scenario())
 
 
-@pytest.mark.parametrize("status", [wire.ESME_RINVPASWD, wire.ESME_RINVSYSID])
+@pytest.mark.parametrize("status", [status.ESME_RINVPASWD, status.ESME_RINVSYSID])
 def test_a_refused_bind_raises_with_the_status(status: int) -> None:
     async def scenario() -> None:
         async with Peer(bind_status=status) as peer:
@@ -118,9 +119,9 @@ def test_an_error_status_and_a_generic_nack_come_back_as_failed_responses() -> N
     async def refuse(pdu: bytes, writer: asyncio.StreamWriter) -> None:
         command_id, _, sequence = wire.header(pdu)
         if command_id == wire.SUBMIT_SM and sequence % 2:
-            writer.write(wire.encode_header(wire.GENERIC_NACK, sequence, wire.ESME_RINVCMDLEN))
+            writer.write(wire.encode_header(wire.GENERIC_NACK, sequence, status.ESME_RINVCMDLEN))
         elif command_id == wire.SUBMIT_SM:
-            writer.write(wire.encode_resp(wire.SUBMIT_SM_RESP, sequence, wire.ESME_RTHROTTLED))
+            writer.write(wire.encode_resp(wire.SUBMIT_SM_RESP, sequence, status.ESME_RTHROTTLED))
 
     async def scenario() -> None:
         async with Peer(refuse) as peer:
@@ -128,7 +129,7 @@ def test_an_error_status_and_a_generic_nack_come_back_as_failed_responses() -> N
             first = await session.submit_sm("33612345678", b"a", timeout=2)
             second = await session.submit_sm("33612345678", b"b", timeout=2)
             statuses = {first.command_status, second.command_status}
-            assert statuses == {wire.ESME_RINVCMDLEN, wire.ESME_RTHROTTLED}
+            assert statuses == {status.ESME_RINVCMDLEN, status.ESME_RTHROTTLED}
             assert not first.is_success and first.message_id is None
             session.abort()
 
@@ -183,7 +184,7 @@ def test_deliver_sm_is_handed_over_and_answered_with_the_handlers_status() -> No
 
             def handler(pdu: smpp34.DeliverSm) -> int:
                 seen.append(pdu)
-                return wire.ESME_ROK if len(seen) == 1 else wire.ESME_RMSGQFUL
+                return status.ESME_ROK if len(seen) == 1 else status.ESME_RMSGQFUL
 
             session = await _open(peer, on_deliver=handler)
             writer = peer.writers[0]
@@ -206,7 +207,8 @@ def test_deliver_sm_is_handed_over_and_answered_with_the_handlers_status() -> No
             session.abort()
 
     run(scenario())
-    assert answers == [wire.ESME_ROK, wire.ESME_RMSGQFUL, wire.ESME_ROK, wire.ESME_RINVCMDID]
+    assert answers == [status.ESME_ROK, status.ESME_RMSGQFUL, status.ESME_ROK,
+                       status.ESME_RINVCMDID]
 
 
 def test_a_silent_link_is_probed_and_a_peer_that_never_answers_is_dropped() -> None:

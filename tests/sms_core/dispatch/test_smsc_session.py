@@ -10,6 +10,7 @@ import pytest
 import smpp34
 
 from sms_core.dispatch import smpp_wire as wire
+from sms_core.dispatch import status
 from sms_core.dispatch.smsc_session import (
     BindCheck,
     Credentials,
@@ -120,7 +121,7 @@ def test_bind_is_answered_with_the_system_id_and_told_to_the_owner() -> None:
 
 @pytest.mark.parametrize(
     ("system_id", "password", "expected"),
-    [("nobody", "secret", wire.ESME_RINVSYSID), ("smshub", "wrong", wire.ESME_RINVPASWD)],
+    [("nobody", "secret", status.ESME_RINVSYSID), ("smshub", "wrong", status.ESME_RINVPASWD)],
 )
 def test_bind_refused_with_the_code_then_closed(system_id: str, password: str,
                                                 expected: int) -> None:  # fmt: skip
@@ -143,14 +144,14 @@ def test_bind_check_callback_decides() -> None:
 
         def check(bind: wire.Bind) -> int:
             seen.append(bind)
-            return wire.ESME_RBINDFAIL if bind.bind_type == "RX" else wire.ESME_ROK
+            return status.ESME_RBINDFAIL if bind.bind_type == "RX" else status.ESME_ROK
 
         async with server(Owner(), check) as smsc:
             async with esme(smsc) as client:
-                assert wire.header(await client.bind("RX"))[1] == wire.ESME_RBINDFAIL
+                assert wire.header(await client.bind("RX"))[1] == status.ESME_RBINDFAIL
                 assert await client.closed()
             async with esme(smsc) as client:
-                assert wire.header(await client.bind("TX"))[1] == wire.ESME_ROK
+                assert wire.header(await client.bind("TX"))[1] == status.ESME_ROK
             assert [b.bind_type for b in seen] == ["RX", "TX"]
             assert seen[0].system_id == "smshub" and seen[0].password == "secret"
 
@@ -162,7 +163,7 @@ def test_first_pdu_must_be_a_bind() -> None:
         async with server(Owner()) as smsc, esme(smsc) as client:
             client.send(wire.encode_header(wire.ENQUIRE_LINK, 3))
             assert wire.header(await client.read()) == (
-                wire.GENERIC_NACK, wire.ESME_RINVBNDSTS, 3,
+                wire.GENERIC_NACK, status.ESME_RINVBNDSTS, 3,
             )  # fmt: skip
             assert await client.closed()
             assert smsc.refusals == 1
@@ -180,10 +181,10 @@ def test_enquire_link_unknown_command_and_a_second_bind() -> None:
                 wire.encode_bind("TRX", 4, "smshub", "secret"),
             )
             assert wire.header(await client.read()) == (wire.ENQUIRE_LINK_RESP, 0, 2)
-            assert wire.header(await client.read()) == (wire.GENERIC_NACK, wire.ESME_RINVCMDID, 3)
+            assert wire.header(await client.read()) == (wire.GENERIC_NACK, status.ESME_RINVCMDID, 3)
             resp = await client.read()
             assert wire.header(resp) == (wire.BIND_TRANSCEIVER | wire.RESPONSE_BIT,
-                                         wire.ESME_RALYBND, 4)  # fmt: skip
+                                         status.ESME_RALYBND, 4)  # fmt: skip
 
     run(scenario())
 
@@ -195,7 +196,8 @@ def test_a_malformed_length_closes_the_connection(length: int) -> None:
         async with server(owner) as smsc, esme(smsc) as client:
             await client.bind()
             client.send(wire.HEADER.pack(length, wire.SUBMIT_SM, 0, 5))
-            assert wire.header(await client.read()) == (wire.GENERIC_NACK, wire.ESME_RINVCMDLEN, 0)
+            assert wire.header(await client.read()) == (wire.GENERIC_NACK,
+                                                        status.ESME_RINVCMDLEN, 0)
             assert await client.closed()
             await wait_for(lambda: len(owner.closed) == 1)
             assert owner.submits == []
@@ -220,14 +222,14 @@ def test_unbind_is_answered_then_the_connection_closes() -> None:
 def test_submits_answered_in_one_read_with_ids_statuses_or_later() -> None:
     async def scenario() -> None:
         owner = Owner()
-        owner.answers = {"33600000002": wire.ESME_RTHROTTLED, "33600000003": None}
+        owner.answers = {"33600000002": status.ESME_RTHROTTLED, "33600000003": None}
         async with server(owner) as smsc, esme(smsc) as client:
             await client.bind()
             client.send(*(submit_sm(10 + n, f"3360000000{n}") for n in range(1, 5)))
             first, second, fourth = [await client.read() for _ in range(3)]
             assert wire.header(first) == (wire.SUBMIT_SM_RESP, 0, 11)
             assert wire.resp_message_id(first) == "M1"
-            assert wire.header(second) == (wire.SUBMIT_SM_RESP, wire.ESME_RTHROTTLED, 12)
+            assert wire.header(second) == (wire.SUBMIT_SM_RESP, status.ESME_RTHROTTLED, 12)
             assert wire.resp_message_id(second) is None
             assert wire.header(fourth) == (wire.SUBMIT_SM_RESP, 0, 14)
             assert [s.destination_addr for _, s in owner.submits][2] == "33600000003"
@@ -247,7 +249,7 @@ def test_a_receiver_cannot_submit() -> None:
             await client.bind("RX")
             client.send(submit_sm(2))
             assert wire.header(await client.read()) == (wire.SUBMIT_SM_RESP,
-                                                        wire.ESME_RINVBNDSTS, 2)  # fmt: skip
+                                                        status.ESME_RINVBNDSTS, 2)  # fmt: skip
             assert owner.submits == []
             assert not owner.bound[0].can_transmit and owner.bound[0].can_receive
 
@@ -268,15 +270,15 @@ def test_deliver_sm_numbered_windowed_and_answered() -> None:
             decoded = wire.decode_message(first)
             assert isinstance(decoded, smpp34.DeliverSm) and decoded.short_message == b"STOP"
             assert session.outstanding == 3  # two on the wire, one waiting for a slot
-            client.send(wire.encode_resp(wire.DELIVER_SM_RESP, 2, wire.ESME_RMSGQFUL))
-            assert await asyncio.wait_for(futures[1], 2) == wire.ESME_RMSGQFUL
+            client.send(wire.encode_resp(wire.DELIVER_SM_RESP, 2, status.ESME_RMSGQFUL))
+            assert await asyncio.wait_for(futures[1], 2) == status.ESME_RMSGQFUL
             third = await client.read()
             assert wire.header(third)[:2] == (wire.DELIVER_SM, 0) and wire.header(third)[2] == 3
             client.send(
                 wire.encode_resp(wire.DELIVER_SM_RESP, 1),
-                wire.encode_header(wire.GENERIC_NACK, 3, wire.ESME_RINVCMDID),
+                wire.encode_header(wire.GENERIC_NACK, 3, status.ESME_RINVCMDID),
             )
-            assert await asyncio.gather(futures[0], futures[2]) == [0, wire.ESME_RINVCMDID]
+            assert await asyncio.gather(futures[0], futures[2]) == [0, status.ESME_RINVCMDID]
             assert session.outstanding == 0
 
     run(scenario())
