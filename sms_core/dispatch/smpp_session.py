@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -91,7 +90,7 @@ class EsmeSession(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._framer = wire.Framer()
-        self._sequence = itertools.count(1)
+        self._sequence = 0
         self._pending: dict[int, _Request] = {}
         self._received_at = self._loop.time()
         self._keepalive: asyncio.TimerHandle | None = None
@@ -278,11 +277,8 @@ class EsmeSession(asyncio.Protocol):
             entry[0].set_exception(TimeoutError(f"no response to sequence {sequence}"))
 
     def _next_sequence(self) -> int:
-        sequence = next(self._sequence)
-        if sequence > wire.MAX_SEQUENCE:
-            self._sequence = itertools.count(2)
-            sequence = 1
-        return sequence
+        self._sequence = wire.next_sequence(self._sequence)
+        return self._sequence
 
     def _write(self, pdu: bytes) -> None:
         if self._transport is None or self._transport.is_closing():

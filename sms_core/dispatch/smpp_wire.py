@@ -101,6 +101,11 @@ class Framer:
         return pdus
 
 
+def next_sequence(previous: int) -> int:
+    """The sequence number after ``previous``: 1 to 0x7FFFFFFF, then 1 again (SMPP 3.4 §3.2)."""
+    return previous % MAX_SEQUENCE + 1
+
+
 def header(pdu: bytes) -> tuple[int, int, int]:
     """(command_id, command_status, sequence_number) of a whole PDU."""
     _, command_id, command_status, sequence = HEADER.unpack_from(pdu)

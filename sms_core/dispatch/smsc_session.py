@@ -279,7 +279,7 @@ class SmscSession(asyncio.Protocol):
             transport.close()
 
     def _send_deliver(self, pdu: bytes, on_resp: OnResp) -> None:
-        self._sequence = sequence = self._sequence % wire.MAX_SEQUENCE + 1
+        self._sequence = sequence = wire.next_sequence(self._sequence)
         self._outstanding[sequence] = on_resp
         self._out.append(pdu[:12] + sequence.to_bytes(4, "big") + pdu[16:])
         self._schedule_flush()
