@@ -25,9 +25,9 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from rq import SimpleWorker
 from sqlalchemy import select
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SENDER = "SMSHUB"
 """Sender used when neither the message nor the account chose one (operators may replace it)."""
 
+T = TypeVar("T")
+
 GROUP_LIMIT = 500
 """Outcomes, or receipts, recorded per transaction at most."""
 
@@ -59,6 +61,51 @@ BATCH_DEADLINE = 300.0
 """Seconds a job waits for its outcomes. A submit still unanswered then is abandoned by this
 job (its message stays ``accepted``; the sweeper sends it again), so a stalled route cannot hold
 a worker forever."""
+
+
+class GroupCommit(Generic[T]):
+    """Group commit on a database thread, used from the event loop.
+
+    An item is written at once when no write of this group is under way; the items added
+    while one is under way go together in the next write (at most ``limit``). A lone alert is
+    recorded without waiting for company, and under load the groups grow with the rate, so the
+    cost per transaction is shared by many. ``write`` runs on ``executor``; what it raises is
+    kept in ``failures``.
+    """
+
+    def __init__(self, executor: concurrent.futures.Executor,
+                 write: Callable[[list[T]], None], limit: int = GROUP_LIMIT) -> None:  # fmt: skip
+        self.failures: list[BaseException] = []
+        self._executor = executor
+        self._write = write
+        self._limit = limit
+        self._pending: list[T] = []
+        self._writing: asyncio.Future[None] | None = None
+
+    def add(self, item: T) -> None:
+        self._pending.append(item)
+        if self._writing is None and len(self._pending) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)  # with the rest of this turn
+
+    async def drain(self) -> None:
+        """Return once everything added so far is written (or failed)."""
+        self._flush()
+        while self._writing is not None:
+            await asyncio.wait([self._writing])
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._writing is not None or not self._pending:
+            return
+        group, self._pending = self._pending[:self._limit], self._pending[self._limit:]
+        self._writing = asyncio.wrap_future(self._executor.submit(self._write, group))
+        self._writing.add_done_callback(self._written)
+
+    def _written(self, future: asyncio.Future[None]) -> None:
+        self._writing = None
+        if not future.cancelled() and future.exception() is not None:
+            self.failures.append(cast(BaseException, future.exception()))
+        self._flush()
 
 
 class DispatchRuntime:
@@ -76,8 +123,7 @@ class DispatchRuntime:
         self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dispatch-db")
         self._references = itertools.cycle(range(256))
         self._stopping = threading.Event()
-        self._reports: list[DeliveryReport] = []
-        self._recording: asyncio.Future[None] | None = None
+        self._reports = GroupCommit(self._db, self._record_group)
         self._accepted: Counter[str] = Counter()
         """Messages accepted per route since the start (for the throughput in the health)."""
         self._last_health: tuple[float, Counter[str]] = (time.monotonic(), Counter())
@@ -95,7 +141,7 @@ class DispatchRuntime:
         self._stopping.set()
         try:
             asyncio.run_coroutine_threadsafe(self.driver.stop(), self.loop).result(timeout)
-            asyncio.run_coroutine_threadsafe(self._record_pending(), self.loop).result(timeout)
+            asyncio.run_coroutine_threadsafe(self._reports.drain(), self.loop).result(timeout)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout)
@@ -113,29 +159,10 @@ class DispatchRuntime:
 
     async def _send_and_record(self, messages: Sequence[OutboundSms], sent: dict[str, Sent],
                                deadline: float) -> int:
-        """Group commit: an outcome is written at once when the database thread is free, and
-        the outcomes that complete while a write is under way go together in the next one. An
-        alert is recorded without waiting for company, and under load the groups grow with
-        the rate (up to :data:`GROUP_LIMIT`), so the cost per group is shared by many."""
+        """Outcomes are recorded by :class:`GroupCommit` as they come back."""
         loop = asyncio.get_running_loop()
-        pending: list[tuple[Sent, SubmitOutcome]] = []
-        writes: list[asyncio.Future[None]] = []
-        writing: asyncio.Future[None] | None = None
-
-        def flush() -> None:
-            nonlocal writing, pending
-            if writing is not None or not pending:
-                return
-            group, pending = pending[:GROUP_LIMIT], pending[GROUP_LIMIT:]
-            writing = asyncio.wrap_future(self._db.submit(record_outcomes, self.services, group))
-            writing.add_done_callback(written)
-            writes.append(writing)
-
-        def written(_: asyncio.Future[None]) -> None:
-            nonlocal writing
-            writing = None
-            flush()
-
+        outcomes: GroupCommit[tuple[Sent, SubmitOutcome]] = GroupCommit(
+            self._db, functools.partial(record_outcomes, self.services))
         answered = 0
 
         def collect(outcome: SubmitOutcome) -> None:
@@ -143,9 +170,7 @@ class DispatchRuntime:
             answered += 1
             if outcome.ok:
                 self._accepted[outcome.route] += 1
-            pending.append((sent[outcome.message_id], outcome))
-            if writing is None and len(pending) == 1:
-                loop.call_soon(flush)  # with whatever else completes in this loop turn
+            outcomes.add((sent[outcome.message_id], outcome))
 
         queue = iter(messages)
 
@@ -167,15 +192,9 @@ class DispatchRuntime:
             task.cancel()
         if stuck:
             await asyncio.wait(stuck)
-        flush()
-        while pending or writing is not None:
-            if writing is not None:
-                await asyncio.wait([writing])
-            flush()
-        results = await asyncio.gather(*writes, return_exceptions=True)
-        failure = next((r for r in results if isinstance(r, BaseException)), None)
-        if failure is not None:
-            raise failure
+        await outcomes.drain()
+        if outcomes.failures:
+            raise outcomes.failures[0]
         return len(messages) - answered
 
     def next_reference(self) -> int:
@@ -183,30 +202,9 @@ class DispatchRuntime:
         return next(self._references)
 
     async def _on_report(self, report: DeliveryReport) -> None:
-        """Collect, and record by group commit (as outcomes are): written at once when no
-        receipt write is under way, else with the others in the next one. Never waits for
-        the database, so the driver keeps reading the bind."""
-        self._reports.append(report)
-        if self._recording is None and len(self._reports) == 1:
-            asyncio.get_running_loop().call_soon(self._write_reports)
-
-    def _write_reports(self) -> None:
-        if self._recording is not None or not self._reports:
-            return
-        batch, self._reports = self._reports[:GROUP_LIMIT], self._reports[GROUP_LIMIT:]
-        self._recording = asyncio.wrap_future(self._db.submit(self._record_group, batch))
-        self._recording.add_done_callback(self._reports_written)
-
-    def _reports_written(self, _: asyncio.Future[None]) -> None:
-        self._recording = None
-        self._write_reports()
-
-    async def _record_pending(self) -> None:
-        """Wait until every receipt collected so far is recorded (at stop)."""
-        while self._reports or self._recording is not None:
-            if self._recording is not None:
-                await asyncio.wait([self._recording])
-            self._write_reports()
+        """Recorded by group commit, as outcomes are. Never waits for the database, so the
+        driver keeps reading the bind."""
+        self._reports.add(report)
 
     def _record_group(self, batch: list[DeliveryReport]) -> None:
         try:
