@@ -33,9 +33,9 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from hub.config import Settings
-from hub.db import among, prioritise_writes, reading
+from hub.db import among, reading
 from hub.models import Message
-from hub.queues import BULK, DISPATCH_QUEUES
+from hub.queues import DISPATCH_QUEUES
 from hub.receipts import Sent, record_outcomes, record_report, record_reports
 from hub.replies import record_inbound
 from hub.services import Services, build_services
@@ -412,8 +412,6 @@ def run_dispatcher(settings: Settings, *, driver: Driver | None = None, burst: b
     unknown = set(queues) - set(DISPATCH_QUEUES)
     if unknown or not queues:
         raise ValueError(f"a dispatcher listens to {DISPATCH_QUEUES}, not {sorted(unknown)}")
-    if BULK not in queues:
-        prioritise_writes()  # its records are alerts': they go before bulk writes
     services = build_services(settings)
     if services.redis is None:
         raise RuntimeError("the dispatcher needs Redis: set SMSHUB_REDIS_URL")

@@ -14,7 +14,7 @@ import importlib.util
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -88,12 +88,29 @@ def run_web(settings: Settings, options: Mapping[str, Any]) -> int:
 def run_dispatcher(settings: Settings, options: Mapping[str, Any]) -> int:
     """The dispatcher: an RQ SimpleWorker on the sending queues holding the operator binds (the
     only consumer of those queues; scale out by starting more)."""
-    from hub import dispatching
+    from hub.queues import DISPATCH_QUEUES
 
     lower_priority(settings)
+    return _dispatch(settings, DISPATCH_QUEUES)
+
+
+def run_alerts(settings: Settings, options: Mapping[str, Any]) -> int:
+    """A dispatcher on the transactional queue only, with binds of its own: an alert never
+    waits for a campaign batch to finish on the other dispatcher. Its records are alerts', so
+    its writes go before the bulk ones."""
+    from hub.db import prioritise_writes
+    from hub.queues import TRANSACTIONAL
+
+    prioritise_writes()
+    return _dispatch(settings, (TRANSACTIONAL,))
+
+
+def _dispatch(settings: Settings, queues: Sequence[str]) -> int:
+    from hub import dispatching
+
     stop_on_term()
     with contextlib.suppress(KeyboardInterrupt, Stop):
-        dispatching.run_dispatcher(settings)
+        dispatching.run_dispatcher(settings, queues=queues)
     return 0
 
 
@@ -101,18 +118,6 @@ def lower_priority(settings: Settings) -> None:
     """A bulk process yields the processor to the interactive ones (``bulk_nice``)."""
     if settings.bulk_nice > 0:
         os.nice(settings.bulk_nice)
-
-
-def run_alerts(settings: Settings, options: Mapping[str, Any]) -> int:
-    """A dispatcher on the transactional queue only, with binds of its own: an alert never
-    waits for a campaign batch to finish on the other dispatcher."""
-    from hub import dispatching
-    from hub.queues import TRANSACTIONAL
-
-    stop_on_term()
-    with contextlib.suppress(KeyboardInterrupt, Stop):
-        dispatching.run_dispatcher(settings, queues=(TRANSACTIONAL,))
-    return 0
 
 
 def run_worker(settings: Settings, options: Mapping[str, Any]) -> int:

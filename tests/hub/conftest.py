@@ -28,7 +28,7 @@ UNIT_PRICE = Decimal("0.05")
 @pytest.fixture(autouse=True)
 def _process_state() -> Iterator[None]:
     """Tests that run a role in this process (an RQ worker installs its own SIGTERM handler,
-    the alerts dispatcher makes the process a priority writer) leave the process as it was:
+    the web and alerts roles make the process a priority writer) leave the process as it was:
     a forked pool worker that inherited RQ's handler would ignore terminate()."""
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     priority = db.write_priority()
