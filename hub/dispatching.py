@@ -40,7 +40,7 @@ from hub.receipts import Sent, record_outcomes, record_report, record_reports
 from hub.replies import record_inbound
 from hub.services import Services, build_services
 from hub.sweeper import HEARTBEAT_PREFIX
-from sms_core.dispatch.protocol import Driver
+from sms_core.dispatch.protocol import Driver, capacity
 from sms_core.dispatch.types import DeliveryReport, InboundSms, OutboundSms, SubmitOutcome
 from sms_core.encoding import analyze, encode_parts
 
@@ -185,7 +185,7 @@ class DispatchRuntime:
 
         # a pool of submitters a little larger than the drivers' windows, rather than a task
         # per message: thousands of tasks parked on a window cost more than sending does
-        size = 2 * int(getattr(self.driver, "capacity", 128))
+        size = 2 * capacity(self.driver)
         submitters = [loop.create_task(submitter()) for _ in range(min(size, len(messages)))]
         _, stuck = await asyncio.wait(submitters, timeout=deadline) if submitters else ((), ())
         for task in stuck:

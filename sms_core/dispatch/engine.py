@@ -32,7 +32,13 @@ from dataclasses import replace
 from typing import Any
 
 from sms_core.dispatch.http import HttpDriver, HttpSettings
-from sms_core.dispatch.protocol import Driver, InboundCallback, ReportCallback, deliver
+from sms_core.dispatch.protocol import (
+    Driver,
+    InboundCallback,
+    ReportCallback,
+    capacity,
+    deliver,
+)
 from sms_core.dispatch.routing import Route, RouteChoice, Router, Rule, health_summary
 from sms_core.dispatch.smpp import SmppDriver, SmppSettings
 from sms_core.dispatch.types import DeliveryReport, InboundSms, OutboundSms, SubmitOutcome
@@ -112,8 +118,8 @@ class Dispatcher:
 
     @property
     def capacity(self) -> int:
-        """Submits the routes can have outstanding at once (a driver that does not say: 64)."""
-        return sum(int(getattr(d, "capacity", 64)) for d in self.drivers.values())
+        """Submits the routes can have outstanding at once, all drivers together."""
+        return sum(capacity(d) for d in self.drivers.values())
 
     def health(self) -> list[dict[str, Any]]:
         """Per-route health rows (quality, criteria, bind state, counters) for the API."""

@@ -47,6 +47,14 @@ class Driver(Protocol):
 
 T = TypeVar("T")
 
+DEFAULT_CAPACITY = 64
+"""Submits assumed to be outstanding at once on a driver that does not say (no ``capacity``)."""
+
+
+def capacity(driver: object) -> int:
+    """Submits ``driver`` can have outstanding at once: its ``capacity`` when it has one."""
+    return int(getattr(driver, "capacity", DEFAULT_CAPACITY))
+
 
 async def deliver(callback: Callable[[T], Awaitable[None] | None] | None, item: T) -> None:
     """Hand ``item`` to an owner callback, awaiting it when it is a coroutine function."""
