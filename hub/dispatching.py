@@ -33,7 +33,7 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from hub.config import Settings
-from hub.db import among, reading
+from hub.db import one_of, reading
 from hub.models import Message
 from hub.queues import DISPATCH_QUEUES
 from hub.receipts import Sent, record_outcomes, record_report, record_reports
@@ -335,7 +335,7 @@ def load_batch(services: Services, ids: Sequence[str]) -> list[Row]:
     """The messages of ``ids`` still waiting to be sent (a re-delivered job skips the rest)."""
     with reading(services.sessions) as session:
         # by primary key only (see hub.states.move_each: SQLite would scan the status index)
-        query = select(Message.status, *_ROW_COLUMNS).where(among(Message.id, ids))
+        query = select(Message.status, *_ROW_COLUMNS).where(one_of(session, Message.id, ids))
         return [Row(*row[1:]) for row in session.execute(query) if row[0] == "accepted"]
 
 

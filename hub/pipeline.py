@@ -45,10 +45,9 @@ from sqlalchemy.orm import Session
 from connectors.base import SmsRequest, SubmitResult
 from hub import ledger, queues
 from hub.callbacks import outbox
-from hub.db import reading, transaction
+from hub.db import one_of, reading, transaction
 from hub.models import Account, Message, utcnow
 from hub.recipients import domestic_countries
-from hub.refusals import one_of
 from hub.services import Services
 from hub.submission import Call, Chunk, Draft, RaceLost
 from sms_core import compliance

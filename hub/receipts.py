@@ -25,7 +25,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from hub import ledger, states
-from hub.db import among, transaction
+from hub.db import one_of, transaction
 from hub.models import DeliveryReceipt, Message, MessagePart, utcnow
 from hub.services import Services
 from sms_core.dispatch.types import DeliveryReport, SubmitOutcome
@@ -163,7 +163,7 @@ def _by_dimensions(session: Session, by_account: dict[str, list[Sent]]
         mid: Line(country, route, source)
         for mid, country, route, source in session.execute(
             select(Message.id, Message.country, Message.route, Message.source)
-            .where(among(Message.id, ids)))
+            .where(one_of(session, Message.id, ids)))
     }
     grouped: dict[tuple[str, Line], list[Sent]] = defaultdict(list)
     for account_id, sent in by_account.items():
@@ -178,7 +178,7 @@ def _apply_early_receipts(session: Session, owners: dict[str, str]) -> None:
     if not owners:
         return
     early = list(session.scalars(select(DeliveryReceipt).where(
-        among(DeliveryReceipt.operator_id, owners),
+        one_of(session, DeliveryReceipt.operator_id, owners),
         DeliveryReceipt.message_id.is_(None),
     )))
     for receipt in early:
@@ -220,12 +220,13 @@ def find_messages(session: Session, operator_ids: Sequence[str]) -> dict[str, st
     """Operator id → message id for the ids known (two queries for any number of ids)."""
     wanted = list(dict.fromkeys(operator_ids))
     found = dict(session.execute(
-        select(Message.operator_id, Message.id).where(among(Message.operator_id, wanted))).all())
+        select(Message.operator_id, Message.id)
+        .where(one_of(session, Message.operator_id, wanted))).all())
     missing = [op_id for op_id in wanted if op_id not in found]
     if missing:
         for op_id, message_id in session.execute(
                 select(MessagePart.operator_id, MessagePart.message_id)
-                .where(among(MessagePart.operator_id, missing))):
+                .where(one_of(session, MessagePart.operator_id, missing))):
             found.setdefault(op_id, message_id)
     return {str(k): str(v) for k, v in found.items()}
 

@@ -15,18 +15,15 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     BindParameter,
-    ColumnElement,
     String,
-    any_,
     bindparam,
-    func,
-    literal_column,
     select,
     text,
 )
 from sqlalchemy.orm import Session
 
 from connectors.base import SubmitResult
+from hub.db import is_sqlite, one_of
 from hub.models import Message, OptOut
 from hub.models.base import UtcDateTime
 from sms_core import compliance
@@ -62,29 +59,13 @@ def opted_out(session: Session, account_id: str, numbers: Collection[str]) -> se
     return set(session.scalars(query))
 
 
-def one_of(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
-    """``column IN values`` with ``values`` bound as one parameter: a JSON array read by
-    ``json_each`` on SQLite, an array on PostgreSQL.
-
-    SQLAlchemy binds a list given to ``in_`` value by value; for the thousand numbers or keys
-    of a chunk that costs about three times the database's own work for the look-ups."""
-    if _sqlite(session):
-        listed = func.json_each(json.dumps(list(values)))
-        return column.in_(select(literal_column("value")).select_from(listed))
-    return column == any_(bindparam(None, list(values), type_=ARRAY(String())))
-
-
 def _one_of_text(session: Session, column: str, name: str,
                  values: Collection[str]) -> tuple[str, BindParameter[Any]]:
     """:func:`one_of` for a ``text()`` query: its condition and its parameter ``name``."""
-    if _sqlite(session):
+    if is_sqlite(session):
         return (f"{column} IN (SELECT value FROM json_each(:{name}))",
                 bindparam(name, json.dumps(list(values))))
     return f"{column} = ANY(:{name})", bindparam(name, list(values), type_=ARRAY(String()))
-
-
-def _sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
 
 
 def campaign_numbers(session: Session, account_id: str, campaign_id: str,
@@ -114,7 +95,7 @@ def _to_numbers(session: Session, columns: tuple[Any, ...], account_id: str,
     cost grew with the square of its size. On SQLite the index is therefore named; PostgreSQL
     chooses from its statistics.
     """
-    source = f"messages INDEXED BY {NUMBER_INDEX}" if _sqlite(session) else "messages"
+    source = f"messages INDEXED BY {NUMBER_INDEX}" if is_sqlite(session) else "messages"
     names = ", ".join(f'"{column.key}"' for column in columns)
     listed, numbers_param = _one_of_text(session, '"to"', "numbers", numbers)
     binds = [bindparam("account_id", account_id), numbers_param]

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from hub import fanout
 from hub.callbacks import outbox
-from hub.db import among
+from hub.db import one_of
 from hub.models import FINAL_STATES, Message, utcnow
 
 TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -97,7 +97,8 @@ def move(
         return 0
     statement = (
         update(Message)
-        .where(among(Message.id, id_list), among(Message.status, sorted(allowed)))
+        .where(one_of(session, Message.id, id_list),
+               one_of(session, Message.status, sorted(allowed)))
         .values(**stamp(target, at), **(values or {}))
         .execution_options(synchronize_session=False)
     )
@@ -135,7 +136,8 @@ def move_each(
     # by primary key only, the state checked here: with a status condition SQLite (no
     # statistics) prefers the status index and reads every message in that state
     eligible = {message_id for message_id, status in session.execute(
-        select(Message.id, Message.status).where(among(Message.id, wanted)).with_for_update()
+        select(Message.id, Message.status).where(one_of(session, Message.id, wanted))
+        .with_for_update()
     ) if status in allowed}
     chosen = [row for row in rows if row["id"] in eligible]
     if not chosen:
@@ -153,7 +155,7 @@ def move_each(
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for values, ids in by_values.items():
         if len(ids) > 1:  # rows that set the same values (a receipt state): one UPDATE ... IN
-            session.execute(update(table).where(among(table.c.id, ids))
+            session.execute(update(table).where(one_of(session, table.c.id, ids))
                             .values(**{k: v for k, v in values if k not in stamped}, **stamped))
             continue
         unique.append({"id": ids[0], **dict(values)})
