@@ -291,5 +291,16 @@ def one_of(session: Session, column: Any, values: Collection[str]) -> ColumnElem
     return column == any_(bindparam(None, list(values), type_=ARRAY(String())))
 
 
+def unindexed(column: Any) -> ColumnElement[Any]:
+    """``column`` as an expression no index can serve (``column || ''``), for a condition that
+    must only filter the rows a key list already chose.
+
+    SQLite has no statistics: given ``id IN (…500 ids…) AND status = 'delivered'`` it prefers
+    the status index and reads every delivered message, a cost that grows with the table
+    (tens of milliseconds per group at 100,000 messages). PostgreSQL reaches the same rows by
+    primary key either way."""
+    return column.concat("")
+
+
 def is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"

@@ -31,7 +31,7 @@ from sqlalchemy import delete, exists, insert, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
 from hub.calendars import replan  # noqa: F401 - registers the ledger's purchase hook
-from hub.db import one_of, transaction
+from hub.db import one_of, transaction, unindexed
 from hub.models import Message, utcnow
 from hub.models.connector import ConnectorStatusItem
 from hub.services import Services
@@ -68,7 +68,7 @@ def message_moved(session: Session, ids: Sequence[str], target: str,
     now = now or utcnow()
     chosen = select(Message.id, Message.account_id, Message.source, literal(target),
                     Message.reason, literal(now), literal(now), literal(0)).where(
-        one_of(session, Message.id, ids), Message.status == target,
+        one_of(session, Message.id, ids), unindexed(Message.status) == target,
         one_of(session, Message.source, sources()))
     session.execute(insert(ConnectorStatusItem).from_select(
         ["message_id", "account_id", "source", "status", "reason", "enqueued_at",

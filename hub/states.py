@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from hub import fanout
 from hub.callbacks import outbox
-from hub.db import one_of
+from hub.db import one_of, unindexed
 from hub.models import FINAL_STATES, Message, utcnow
 
 TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -98,7 +98,7 @@ def move(
     statement = (
         update(Message)
         .where(one_of(session, Message.id, id_list),
-               one_of(session, Message.status, sorted(allowed)))
+               one_of(session, unindexed(Message.status), sorted(allowed)))
         .values(**stamp(target, at), **(values or {}))
         .execution_options(synchronize_session=False)
     )

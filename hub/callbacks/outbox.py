@@ -23,7 +23,7 @@ from sqlalchemy import exists, insert, or_, select
 from sqlalchemy.orm import Session
 
 from hub import ledger
-from hub.db import one_of
+from hub.db import one_of, unindexed
 from hub.models import CallbackEndpoint, CallbackEvent, CallbackQueueItem, Message, utcnow
 from webhooks.events import Event, make_event
 
@@ -57,7 +57,7 @@ def message_moved(session: Session, ids: Sequence[str], target: str) -> int:
     query = (
         select(Message)
         .outerjoin(CallbackEndpoint, CallbackEndpoint.account_id == Message.account_id)
-        .where(one_of(session, Message.id, ids), Message.status == target, ~reported,
+        .where(one_of(session, Message.id, ids), unindexed(Message.status) == target, ~reported,
                or_(Message.callback_url.is_not(None), CallbackEndpoint.url.is_not(None)))
         .execution_options(populate_existing=True)
     )

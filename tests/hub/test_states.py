@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
 from connectors.base import SmsRequest
 from hub import pipeline, states
+from hub.config import Settings
 from hub.db import transaction
 from hub.models import Account, Message
-from hub.services import Services
+from hub.services import Services, build_services
+from tests.hub.conftest import make_account, seed_prices
 
 
 def _accepted(services: Services, account: Account, count: int) -> list[str]:
@@ -48,3 +56,44 @@ def test_move_each_writes_shared_and_per_message_values_and_skips_forbidden_move
     assert [got[i].reason for i in ids] == [None, None, "UNDELIV", "UNDELIV", "EXPIRED", None]
     assert all(got[i].submitted_at is not None and got[i].done_at is not None for i in ids[:5])
     assert got[ids[5]].done_at is None
+
+
+def test_moves_reach_messages_by_primary_key_on_sqlite(
+    _sqlite_template: Path, redis_url: str, tmp_path: Path
+) -> None:
+    """SQLite keeps no statistics: a status condition next to the id list must not make it
+    read every message in that state through the status index (a cost that grows with the
+    table). Every statement of the moves, the callback outbox and the connectors' fan-out
+    included, goes by the id list."""
+    path = tmp_path / "plans.sqlite3"
+    shutil.copyfile(_sqlite_template, path)
+    built = build_services(Settings(data_dir=tmp_path, database_url=f"sqlite:///{path}",
+                                    redis_url=redis_url, secret_key="test"))
+    try:
+        seed_prices(built)
+        ids = _accepted(built, make_account(built), 4)
+        plans: list[tuple[str, str]] = []
+
+        def explain(conn: Any, _cursor: Any, statement: str, parameters: Any,
+                    _context: Any, executemany: bool) -> None:
+            if "messages" not in statement or not statement.lstrip().startswith(
+                    ("SELECT", "UPDATE", "INSERT")):
+                return
+            params = parameters[0] if executemany else parameters
+            for row in conn.connection.dbapi_connection.execute(
+                    "EXPLAIN QUERY PLAN " + statement, params):
+                plans.append((" ".join(statement.split())[:120], str(row[-1])))
+
+        engine = built.sessions.kw["bind"]
+        event.listen(engine, "before_cursor_execute", explain)
+        with transaction(built.sessions) as session:
+            states.move_each(session, [{"id": i, "operator_id": f"op-{i}"} for i in ids],
+                             "submitted", only_from=["accepted"])
+            states.move_each(session, [{"id": i} for i in ids[:2]], "delivered",
+                             only_from=["submitted"])
+            states.move(session, ids[2:], "undeliverable", values={"reason": "UNDELIV"})
+        event.remove(engine, "before_cursor_execute", explain)
+    finally:
+        built.close()
+    assert any("USING INDEX sqlite_autoindex_messages_1" in plan for _, plan in plans)
+    assert [(sql, plan) for sql, plan in plans if "ix_messages_status" in plan] == []
