@@ -27,7 +27,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     String,
+    Table,
     any_,
     bindparam,
     create_engine,
@@ -47,6 +48,7 @@ from sqlalchemy import (
     literal_column,
     make_url,
     select,
+    update,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -289,6 +291,48 @@ def one_of(session: Session, column: Any, values: Collection[str]) -> ColumnElem
         listed = func.json_each(json.dumps(list(values)))
         return column.in_(select(literal_column("value")).select_from(listed))
     return column == any_(bindparam(None, list(values), type_=ARRAY(String())))
+
+
+def update_each(session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]],
+                constants: Mapping[str, Any]) -> None:
+    """``UPDATE table SET <the row's columns>, <constants> WHERE key = row[key]`` for every row,
+    as one executemany (every row carries the same columns).
+
+    On SQLite the rows go to the driver as plain tuples, converted by their column types only
+    where a type converts (dates, JSON), and the constants once: SQLAlchemy's per-row parameter
+    processing costs more than SQLite's own work for a row updated by primary key."""
+    if not rows:
+        return
+    columns = [name for name in rows[0] if name != key]
+    session.flush()  # pending ORM changes go first, as session.execute would have done
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        statement = (update(table).where(table.c[key] == bindparam(f"b_{key}"))
+                     .values(**{name: bindparam(f"b_{name}") for name in columns}, **constants))
+        session.execute(statement, [{f"b_{name}": value for name, value in row.items()}
+                                    for row in rows])
+        return
+    quote = dialect.identifier_preparer.quote
+    names = [*columns, *constants]
+    sql = (f"UPDATE {dialect.identifier_preparer.format_table(table)} SET "
+           f"{', '.join(f'{quote(name)} = ?' for name in names)} WHERE {quote(key)} = ?")
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
+    fixed = tuple(_converted(table, dialect, name, value) for name, value in constants.items())
+    key_processor = table.c[key].type._cached_bind_processor(dialect)
+    params = []
+    for row in rows:
+        values = [row[name] if process is None else process(row[name])
+                  for name, process in zip(columns, processors, strict=True)]
+        values.extend(fixed)
+        values.append(row[key] if key_processor is None else key_processor(row[key]))
+        params.append(tuple(values))
+    connection.exec_driver_sql(sql, params)
+
+
+def _converted(table: Table, dialect: Any, name: str, value: Any) -> Any:
+    process = table.c[name].type._cached_bind_processor(dialect)
+    return value if process is None else process(value)
 
 
 def unindexed(column: Any) -> ColumnElement[Any]:

@@ -19,12 +19,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, select, update
+from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.orm import Session
 
 from hub import fanout
 from hub.callbacks import outbox
-from hub.db import one_of, unindexed
+from hub.db import one_of, unindexed, update_each
 from hub.models import FINAL_STATES, Message, utcnow
 
 TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -144,34 +144,28 @@ def move_each(
         return []
     table = cast(Table, Message.__table__)
     stamped = stamp(target, at)
-    by_values: dict[tuple[tuple[str, Any], ...], list[str]] = {}
-    unique: list[Mapping[str, Any]] = []
+    by_values: dict[tuple[Any, ...], list[str]] = {}
+    by_columns: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
     for row in chosen:
+        columns = tuple(key for key in row if key != "id")
         try:
-            by_values.setdefault(tuple(sorted((k, v) for k, v in row.items() if k != "id")),
+            by_values.setdefault((columns, *(row[key] for key in columns)),
                                  []).append(str(row["id"]))  # fmt: skip
         except TypeError:  # a value that cannot be a key: its own statement
-            unique.append(row)
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for values, ids in by_values.items():
+            by_columns.setdefault(columns, []).append(row)
+    for (columns, *values), ids in by_values.items():
         if len(ids) > 1:  # rows that set the same values (a receipt state): one UPDATE ... IN
+            shared = {k: v for k, v in zip(columns, values, strict=True) if k not in stamped}
             session.execute(update(table).where(one_of(session, table.c.id, ids))
-                            .values(**{k: v for k, v in values if k not in stamped}, **stamped))
+                            .values(**shared, **stamped))
             continue
-        unique.append({"id": ids[0], **dict(values)})
-    for row in unique:
-        columns = tuple(sorted(key for key in row if key != "id"))
         by_columns.setdefault(columns, []).append(
-            {"b_id": row["id"], **{f"b_{key}": row[key] for key in columns}})
-    for columns, params in by_columns.items():
-        # Core executemany: per-row values as bind parameters, the stamp as constants
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(**{key: bindparam(f"b_{key}") for key in columns if key not in stamped},
-                    **stamped)
-        )
-        session.execute(statement, params)
+            {"id": ids[0], **dict(zip(columns, values, strict=True))})
+    for columns, each in by_columns.items():
+        # one executemany per set of columns: per-row values, the stamp as constants
+        update_each(session, table, "id", [
+            {"id": row["id"], **{k: row[k] for k in columns if k not in stamped}}
+            for row in each], stamped)
     moved = [str(row["id"]) for row in chosen]
     outbox.message_moved(session, moved, target)
     fanout.message_moved(session, moved, target)
