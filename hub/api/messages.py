@@ -59,11 +59,15 @@ RESULT_SCHEMA: dict[str, Any] = {
 }
 BATCH_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["results", "messages", "accepted", "refused"],
+    "required": ["results", "messages", "accepted", "duplicates", "refused"],
     "properties": {
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/SubmitResult"}},
         "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
-        "accepted": {"type": "integer"},
+        "accepted": {"type": "integer",
+                     "description": "Messages this call created (each billed once)."},
+        "duplicates": {"type": "integer",
+                       "description": "Recipients that repeat one of this list, or an earlier "
+                                      "request with the same idempotency key: no new message."},
         "refused": {"type": "integer"},
     },
 }
@@ -104,7 +108,8 @@ def _batch(results: list[SubmitResult]) -> idempotency.Answer:
     return {
         "results": [result_to_dict(r) for r in results],
         "messages": [found[i] for i in ids if i in found],
-        "accepted": sum(1 for r in results if not r.refused),
+        "accepted": sum(1 for r in results if not r.refused and not r.duplicate),
+        "duplicates": sum(1 for r in results if not r.refused and r.duplicate),
         "refused": sum(1 for r in results if r.refused),
     }, 201
 
