@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hub.api import problems as api_problems
 from hub.api import register_api
@@ -35,4 +36,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     register_api(app)
     app.register_blueprint(health_blueprint)
     app.register_blueprint(web_blueprint)
+    if settings.trusted_proxies > 0:  # the client address the proxies saw, for the IP filters
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     return app

@@ -66,6 +66,9 @@ class Settings:
     # Addresses/networks outbound callbacks may reach although private (comma separated).
     callback_allowlist: str = ""
     callback_allow_http: bool = False
+    # Reverse proxies in front of the web process whose X-Forwarded-For/-Proto/-Host headers are
+    # believed (0: none, the TCP peer is the client; the headers could be forged otherwise).
+    trusted_proxies: int = 0
     # Price of one SMS part (any country, any route) seeded on first start when no price list
     # exists: the default rate of RULES.md § Billing. Empty seeds nothing.
     default_unit_price: str = "0.05"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 from flask import Flask
@@ -17,6 +18,8 @@ from hub.accounts import (
     create_api_key,
     create_user,
 )
+from hub.api.context import EXTENSION
+from hub.app import create_app
 from hub.db import transaction
 from hub.models import ApiKey, User
 from tests.hub.apiclient import auth, new_account, sessions
@@ -138,3 +141,30 @@ def test_passwords_are_salted_hashes_and_checked(app: Flask) -> None:
         assert check_login(session, "ada@example.org", "correct horse battery") == user
         assert check_login(session, "ada@example.org", "wrong password!") is None
         assert check_login(session, "nobody@example.org", "correct horse battery") is None
+
+
+def _proxied_app(app: Flask, hops: int) -> Flask:
+    """The same services (database) behind ``hops`` trusted reverse proxies."""
+    services = app.extensions[EXTENSION]
+    return create_app(services=replace(services, settings=services.settings.replace(
+        trusted_proxies=hops)))
+
+
+@pytest.mark.parametrize("hops", [0, 1])
+def test_ip_filters_see_the_client_through_trusted_proxies_only(app: Flask, hops: int) -> None:
+    """Behind a configured proxy the filter judges the address the proxy reports; without
+    one, an X-Forwarded-For header is ignored (anybody could write it)."""
+    key = _filtered_key(app, "strict")
+    client = _proxied_app(app, hops).test_client()
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    allowed = client.get("/api/v1/keys", environ_base=proxy,
+                         headers={**auth(key), "X-Forwarded-For": "10.0.0.7"})
+    forged = client.get("/api/v1/keys", environ_base={"REMOTE_ADDR": "192.0.2.9"},
+                        headers={**auth(key), "X-Forwarded-For": "10.0.0.7"})
+    outside = client.get("/api/v1/keys", environ_base=proxy,
+                         headers={**auth(key), "X-Forwarded-For": "192.0.2.9"})
+    assert outside.status_code == 403
+    if hops:
+        assert allowed.status_code == 200
+    else:  # the peer is the judge: the header changes nothing, written by a proxy or not
+        assert allowed.status_code == 403 and forged.status_code == 403
