@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
+import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,11 +14,29 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, inspect, text
 
+from hub import db
 from hub.db import make_engine, upgrade
 
 PG_URL = os.environ.get("SMSHUB_TEST_DATABASE_URL", "")
 
 DB_PARAMS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(autouse=True)
+def _process_state() -> Iterator[None]:
+    """Tests that run a role or a benchmark in this process leave the process as it was: an
+    RQ worker installs its own SIGTERM handler (a forked pool worker that inherits it ignores
+    ``terminate()``, and the pool hangs), the web and alerts roles make the process a priority
+    writer, and the roles freeze the collector's start-up objects."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    priority = db.write_priority()
+    frozen = gc.get_freeze_count()
+    yield
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+    db.prioritise_writes(priority)
+    if gc.get_freeze_count() != frozen:
+        gc.unfreeze()
 
 
 def _fresh_pg_schema_url(base: str) -> tuple[str, str]:

