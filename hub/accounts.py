@@ -30,6 +30,7 @@ from hub.ids import new_id
 from hub.models import Account, ApiKey, User, utcnow
 from sms_core import compliance
 from sms_core.errors import ComplianceError, HubError
+from sms_core.smishing import normalise_host
 
 KEY_PREFIX = "sk_"
 IP_MODES = ("off", "strict", "trusted")
@@ -285,6 +286,30 @@ def _max_parts(value: Any, _region: str) -> int:
     return value
 
 
+def _max_per_hour(value: Any, _region: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+        raise InvalidSettingError("max_per_hour is an integer from 1 to 1000",
+                                  field="max_per_hour")
+    return value
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+
+
+def _denied_domains(value: Any, _region: str) -> list[str]:
+    """Host names (``bad.example``: its subdomains too), IDNA-normalised, at most 1,000."""
+    if not isinstance(value, list) or len(value) > 1000:
+        raise InvalidSettingError("denied_domains is a list of at most 1000 domain names",
+                                  field="denied_domains")
+    domains = set()
+    for item in value:
+        host = normalise_host(item) if isinstance(item, str) else ""
+        if not _DOMAIN.match(host):
+            raise InvalidSettingError(f"{item!r} is not a domain name", field="denied_domains")
+        domains.add(host)
+    return sorted(domains)
+
+
 def _country(value: Any, _region: str = "", name: str = "region") -> str:
     if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise InvalidSettingError(f"{value!r} is not an ISO 3166 country code", field=name)
@@ -347,6 +372,8 @@ SETTINGS: dict[str, Any] = {
     "region": _country,
     "timezone": _timezone,
     "billing_email": _billing_email,
+    "max_per_hour": _max_per_hour,
+    "denied_domains": _denied_domains,
 }
 """Every per-account setting and its validator (which returns the normalised value)."""
 

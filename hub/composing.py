@@ -7,13 +7,13 @@ analysis, not 100,000.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sms_core import compliance, encoding, templates
 from sms_core.encoding import Analysis
-from sms_core.errors import TemplateError
+from sms_core.errors import ComplianceError, TemplateError
 
 LOW_COST_ROUTE = "standard"
 """The route quality that is GSM-7 only and refuses ``€`` (RULES.md, 000 §27.2)."""
@@ -27,15 +27,19 @@ class TextPolicy:
     max_parts: int = 3
     route: str = "premium"
     stop_wording: str = compliance.SHORT_CODE_WORDING
+    denied_domains: frozenset[str] = frozenset()
+    """Domains no link of a text may point to (the hub's list and the account's)."""
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], default_max_parts: int) -> TextPolicy:
+    def from_settings(cls, settings: Mapping[str, Any], default_max_parts: int,
+                      denied_domains: Iterable[str] = ()) -> TextPolicy:  # fmt: skip
         wording = settings.get("stop_wording") or compliance.SHORT_CODE_WORDING
         return cls(
             transliterate=bool(settings.get("transliterate", False)),
             max_parts=int(settings.get("max_parts") or default_max_parts),
             route=str(settings.get("route") or "premium"),
             stop_wording=str(wording),
+            denied_domains=frozenset([*denied_domains, *(settings.get("denied_domains") or ())]),
         )
 
 
@@ -46,6 +50,7 @@ class Composer:
     policy: TextPolicy
     _analyses: dict[tuple[str, str, bool], Analysis] = field(default_factory=dict)
     _stops: dict[str, str] = field(default_factory=dict)
+    _denied: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _renders: dict[tuple[str, int], tuple[Mapping[str, Any], str]] = field(default_factory=dict)
 
     def text_of(self, text: str | None, template: str | None,
@@ -70,11 +75,14 @@ class Composer:
     def compose(self, text: str, category: str, transliterate: bool | None) -> Analysis:
         """The analysis of what will really be sent (STOP mention included for marketing).
 
-        Raises ``EncodingError`` (``too_long``, ``unsupported_character``) or
-        ``TemplateError`` ``text_empty``.
+        Raises ``EncodingError`` (``too_long``, ``unsupported_character``),
+        ``TemplateError`` ``text_empty`` or ``ComplianceError`` ``url_denied`` (a link to a
+        denied domain: anti-smishing).
         """
         if not text.strip():
             raise TemplateError("the message text is empty", code="text_empty")
+        if self.policy.denied_domains:
+            self._check_links(text)
         if category == "marketing":
             text = self._with_stop(text)
         translit = self.policy.transliterate if transliterate is None else transliterate
@@ -84,6 +92,15 @@ class Composer:
             found = self._analyse(text, translit)
             self._analyses[key] = found
         return found
+
+    def _check_links(self, text: str) -> None:
+        denied = self._denied.get(text)
+        if denied is None:
+            denied = self._denied[text] = tuple(
+                compliance.find_denied_urls(text, self.policy.denied_domains))
+        if denied:
+            raise ComplianceError(f"the text links to a denied domain: {', '.join(denied)}",
+                                  code="url_denied", links=list(denied))
 
     def _with_stop(self, text: str) -> str:
         found = self._stops.get(text)

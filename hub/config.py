@@ -69,6 +69,11 @@ class Settings:
     # Reverse proxies in front of the web process whose X-Forwarded-For/-Proto/-Host headers are
     # believed (0: none, the TCP peer is the client; the headers could be forged otherwise).
     trusted_proxies: int = 0
+    # Messages one account may send to one number per rolling hour (an account may set its own).
+    flood_max_per_hour: int = 15
+    # Domains (comma separated) a text may not link to, subdomains included: anti-smishing.
+    # Accounts may add their own (``denied_domains`` setting).
+    denied_domains: str = ""
     # Price of one SMS part (any country, any route) seeded on first start when no price list
     # exists: the default rate of RULES.md § Billing. Empty seeds nothing.
     default_unit_price: str = "0.05"

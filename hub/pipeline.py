@@ -149,6 +149,8 @@ def _start(services: Services, account: Account | str, size: int,
         keep_refused=campaign_id is not None or size > 1,
         has_redis=services.redis is not None,
         streaming=streaming,
+        max_per_hour=services.settings.flood_max_per_hour,
+        denied_domains=[d for d in services.settings.denied_domains.split(",") if d.strip()],
     )
 
 

@@ -9,7 +9,7 @@ that loses an idempotency race can be replayed from scratch.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -59,6 +59,8 @@ class Call:
     campaign_id: str | None
     keep_refused: bool
     has_redis: bool
+    max_per_hour: int = compliance.MAX_PER_HOUR
+    """The flood rule: messages per number per rolling hour (the account's, or the hub's)."""
     streaming: bool = False
     """A campaign run: the database, not this object, remembers earlier chunks (memory stays
     flat), duplicates are merged per number even though every request has a key, and no
@@ -72,7 +74,9 @@ class Call:
     @classmethod
     def create(cls, *, account: Account, price_book: PriceBook, region: str,
                countries: frozenset[str], default_max_parts: int, campaign_id: str | None,
-               keep_refused: bool, has_redis: bool, streaming: bool = False) -> Call:
+               keep_refused: bool, has_redis: bool, streaming: bool = False,
+               max_per_hour: int = compliance.MAX_PER_HOUR,
+               denied_domains: Iterable[str] = ()) -> Call:
         settings: Mapping[str, Any] = account.settings or {}
         return cls(
             account_id=account.id,
@@ -81,7 +85,9 @@ class Call:
             region=region,
             countries=countries,
             price_book=price_book,
-            composer=Composer(TextPolicy.from_settings(settings, default_max_parts)),
+            composer=Composer(TextPolicy.from_settings(settings, default_max_parts,
+                                                       denied_domains)),
+            max_per_hour=int(settings.get("max_per_hour") or max_per_hour),
             campaign_id=campaign_id,
             keep_refused=keep_refused,
             has_redis=has_redis,
@@ -236,7 +242,7 @@ class Chunk:
         if session.get_bind().dialect.name == "sqlite":
             self.marks = {t: high_water(session, t) for t in ("messages", "optouts")}
         stopped = self.stopped = opted_out(session, self.call.account_id, numbers)
-        flood = FloodGuard(self.now)
+        flood = FloodGuard(self.now, max_per_hour=self.call.max_per_hour)
         seen_keys = flood.load(session, self.call.account_id, numbers)
         self.recent = flood.seen
         if any(d.request.idempotency_key in seen_keys for d in live):

@@ -29,6 +29,12 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "region": {"type": ["string", "null"], "pattern": "^[A-Za-z]{2}$"},
         "timezone": {"type": ["string", "null"], "maxLength": 64},
         "billing_email": {"type": ["string", "null"], "maxLength": 254},
+        "max_per_hour": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000,
+                         "description": "Messages to one number per rolling hour (flooding)."},
+        "denied_domains": {"type": ["array", "null"], "maxItems": 1000,
+                           "items": {"type": "string", "maxLength": 253},
+                           "description": "Domains (and their subdomains) texts may not link "
+                                          "to, besides the hub's list."},
     },
 }
 """Per-account settings; in a PATCH, ``null`` removes a setting (back to the default)."""

@@ -17,10 +17,12 @@ def test_settings_are_read_and_patched(app: Flask) -> None:
     client = app.test_client()
     patch = {"default_sender": "Acme", "transliterate": True, "max_parts": 5,
              "allowed_countries": ["be", "CH"], "callback_url": "https://example.org/cb",
-             "region": "be", "timezone": "Europe/Brussels"}
+             "region": "be", "timezone": "Europe/Brussels", "max_per_hour": 5,
+             "denied_domains": ["Suivi-Colis.example", "bad.test", "bad.test"]}
     response = client.patch("/api/v1/accounts/me/settings", json=patch, headers=auth(key))
     assert response.status_code == 200
-    expected = {**patch, "allowed_countries": ["BE", "CH"], "region": "BE"}
+    expected = {**patch, "allowed_countries": ["BE", "CH"], "region": "BE",
+                "denied_domains": ["bad.test", "suivi-colis.example"]}
     assert response.json == expected
     assert client.get("/api/v1/accounts/me/settings", headers=auth(key)).json == expected
     removed = client.patch("/api/v1/accounts/me/settings", json={"default_sender": None},
@@ -40,6 +42,9 @@ def test_settings_are_read_and_patched(app: Flask) -> None:
         ({"timezone": "Mars/Olympus"}, "invalid_setting", "timezone"),
         ({"callback_url": "ftp://example.org"}, "invalid_setting", "callback_url"),
         ({"transliterate": "yes"}, "invalid_field", "/transliterate"),
+        ({"max_per_hour": 0}, "invalid_field", "/max_per_hour"),
+        ({"denied_domains": ["not a domain"]}, "invalid_setting", "denied_domains"),
+        ({"denied_domains": "bad.test"}, "invalid_field", "/denied_domains"),
         ({"colour": "blue"}, "unknown_field", "/colour"),
     ],
 )

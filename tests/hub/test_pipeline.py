@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from hub import ledger, pipeline
 from hub.db import transaction
 from hub.models import Account, Message, OptOut
 from hub.services import Services, build_services
-from sms_core.errors import BillingError
+from sms_core.errors import BillingError, HubError
 from tests.hub.conftest import UNIT_PRICE, make_account
 
 MOBILE = "06 12 34 56 78"
@@ -207,6 +208,49 @@ def test_flooding_and_repeated_texts_are_refused(services: Services, account: Ac
     [repeat] = pipeline.submit(services, account, [sms(to="0698765432", text="Salut")])
     assert again.status == "accepted"
     assert (repeat.status, repeat.code) == ("refused", "duplicate_text")
+
+
+def test_the_flood_limit_is_the_account_s_own_when_it_sets_one(services: Services) -> None:
+    from tests.hub.conftest import seed_prices
+
+    seed_prices(services)
+    strict = make_account(services, max_per_hour=2)
+    texts = [f"Code {i}" for i in range(3)]
+    results = pipeline.submit(services, strict, [sms(text=t, idempotency_key=t) for t in texts])
+    assert [(r.status, r.code) for r in results] == [("accepted", None)] * 2 + [
+        ("refused", "flooding")]
+    hub_wide = services.settings.replace(flood_max_per_hour=1)
+    other = make_account(services)
+    first, second = pipeline.submit(
+        replace(services, settings=hub_wide), other,
+        [sms(text="Un", idempotency_key="a"), sms(text="Deux", idempotency_key="b")])
+    assert (first.status, second.code) == ("accepted", "flooding")
+
+
+def test_links_to_denied_domains_are_refused(services: Services) -> None:
+    """The hub's deny list and the account's both apply, subdomains and disguises included;
+    other links go."""
+    from tests.hub.conftest import seed_prices
+
+    seed_prices(services)
+    account = make_account(services, denied_domains=["colis-suivi.example"])
+    hub = replace(services, settings=services.settings.replace(denied_domains="bad.test, x.test"))
+    texts = {
+        "Votre colis : https://suivi.colis-suivi.example/abc": "url_denied",
+        "Payez ici www.BAD.test/pay?x=1": "url_denied",
+        "Connexion : https://ma-banque.fr@x.test/login": "url_denied",
+        "RDV confirmé, infos sur https://garage-martin.fr/rdv": None,
+    }
+    results = pipeline.submit(hub, account, [
+        sms(to=f"061234567{n}", text=text) for n, text in enumerate(texts)])
+    assert [r.code for r in results] == list(texts.values())
+    assert results[0].status == "refused" and "colis-suivi.example" in str(results[0].reason)
+    [elsewhere] = pipeline.submit(services, make_account(services),
+                                  [sms(text="Payez ici www.bad.test/pay")])
+    assert elsewhere.status == "accepted"  # not on this hub's list, nor on the account's
+    with pytest.raises(HubError) as refused:
+        pipeline.check_campaign(hub, account.id, sms(text="https://bad.test/x"))
+    assert refused.value.code == "url_denied"
 
 
 def test_a_campaign_is_inserted_in_chunks_and_enqueued_in_batches(
