@@ -135,10 +135,14 @@ def move_each(
         return []
     # by primary key only, the state checked here: with a status condition SQLite (no
     # statistics) prefers the status index and reads every message in that state
-    eligible = {message_id for message_id, status in session.execute(
-        select(Message.id, Message.status).where(one_of(session, Message.id, wanted))
-        .with_for_update()
-    ) if status in allowed}
+    eligible = {
+        message_id: (account_id, source, callback_url)
+        for message_id, status, account_id, source, callback_url in session.execute(
+            select(Message.id, Message.status, Message.account_id, Message.source,
+                   Message.callback_url)
+            .where(one_of(session, Message.id, wanted)).with_for_update())
+        if status in allowed
+    }
     chosen = [row for row in rows if row["id"] in eligible]
     if not chosen:
         return []
@@ -167,8 +171,16 @@ def move_each(
             {"id": row["id"], **{k: row[k] for k in columns if k not in stamped}}
             for row in each], stamped)
     moved = [str(row["id"]) for row in chosen]
-    outbox.message_moved(session, moved, target)
-    fanout.message_moved(session, moved, target)
+    # the hooks look only at the messages that may concern them (read above with the state)
+    connectors = set(fanout.sources())
+    if any(eligible[i][1] in connectors for i in moved):
+        fanout.message_moved(session, moved, target)
+    listening = [i for i in moved if eligible[i][2]]
+    if len(listening) < len(moved):
+        accounts = outbox.accounts_with_url(session, {eligible[i][0] for i in moved})
+        listening = [i for i in moved if eligible[i][2] or eligible[i][0] in accounts]
+    if listening:
+        outbox.message_moved(session, listening, target)
     return moved
 
 

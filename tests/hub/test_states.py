@@ -6,13 +6,20 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from connectors.base import SmsRequest
 from hub import pipeline, states
 from hub.config import Settings
+from hub.crypto import SecretBox
 from hub.db import transaction
-from hub.models import Account, Message
+from hub.models import (
+    Account,
+    CallbackEndpoint,
+    CallbackEvent,
+    ConnectorStatusItem,
+    Message,
+)
 from hub.services import Services, build_services
 from tests.hub.conftest import make_account, seed_prices
 
@@ -97,3 +104,40 @@ def test_moves_reach_messages_by_primary_key_on_sqlite(
         built.close()
     assert any("USING INDEX sqlite_autoindex_messages_1" in plan for _, plan in plans)
     assert [(sql, plan) for sql, plan in plans if "ix_messages_status" in plan] == []
+
+
+def test_move_each_reports_to_callbacks_and_connectors_only_what_concerns_them(
+    services: Services,
+) -> None:
+    """A batched move records a callback event for the messages with a callback URL or whose
+    account has an endpoint, and a connector status change for connector messages only."""
+    seed_prices(services)
+    listening, quiet = make_account(services), make_account(services)
+    with transaction(services.sessions) as session:
+        session.add(CallbackEndpoint(id="cbe_m", account_id=listening.id,
+                                     url="https://example.org/hook",
+                                     secret=SecretBox("test").encrypt("whsec_dGVzdHRlc3Q=")))
+        session.add_all([
+            Message(id="m_endpoint", account_id=listening.id, to="+33612345678", text="a",
+                    status="accepted", encoding="GSM-7", segments=1, source="api"),
+            Message(id="m_own_url", account_id=quiet.id, to="+33612345679", text="b",
+                    status="accepted", encoding="GSM-7", segments=1, source="api",
+                    callback_url="https://example.org/mine"),
+            Message(id="m_calendar", account_id=quiet.id, to="+33612345670", text="c",
+                    status="accepted", encoding="GSM-7", segments=1,
+                    source="google_calendar"),
+            Message(id="m_plain", account_id=quiet.id, to="+33612345671", text="d",
+                    status="accepted", encoding="GSM-7", segments=1, source="api"),
+        ])
+    ids = ["m_endpoint", "m_own_url", "m_calendar", "m_plain"]
+    with transaction(services.sessions) as session:
+        moved = states.move_each(session, [{"id": i, "operator_id": f"op-{i}"} for i in ids],
+                                 "submitted", only_from=["accepted"])
+    assert moved == ids
+    with services.sessions() as session:
+        events = sorted(session.scalars(select(CallbackEvent.message_id)
+                                        .where(CallbackEvent.type == "message.submitted")))
+        changes = list(session.execute(select(ConnectorStatusItem.message_id,
+                                              ConnectorStatusItem.status)))
+    assert events == ["m_endpoint", "m_own_url"]
+    assert changes == [("m_calendar", "submitted")]
