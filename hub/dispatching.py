@@ -36,7 +36,7 @@ from hub.config import Settings
 from hub.db import one_of, reading
 from hub.models import Message
 from hub.queues import DISPATCH_QUEUES
-from hub.receipts import Sent, record_outcomes, record_report, record_reports
+from hub.receipts import Line, Sent, record_outcomes, record_report, record_reports
 from hub.replies import record_inbound
 from hub.services import Services, build_services
 from hub.sweeper import HEARTBEAT_PREFIX
@@ -326,6 +326,8 @@ class Row(NamedTuple):
     country: str | None
     cost: Decimal
     attempts: int
+    route: str | None
+    source: str | None
 
 
 _ROW_COLUMNS = tuple(getattr(Message, name) for name in Row._fields)
@@ -370,7 +372,8 @@ def send_batch(runtime: DispatchRuntime, ids: Sequence[str]) -> int:
     if not messages:
         return 0
     batch = [outbound(m, runtime.next_reference() if m.segments > 1 else 0) for m in messages]
-    sent = {m.id: Sent(m.id, m.account_id, m.cost, m.attempts, sms.sender)
+    sent = {m.id: Sent(m.id, m.account_id, m.cost, m.attempts, sms.sender,
+                       Line(m.country, m.route, m.source))
             for m, sms in zip(messages, batch, strict=True)}
     unanswered = runtime.send_and_record(batch, sent, BATCH_DEADLINE)
     if unanswered:

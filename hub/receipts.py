@@ -45,6 +45,14 @@ REPORT_TARGETS = {
 """Final receipt states and the message state each leads to; others are only stored."""
 
 
+class Line(NamedTuple):
+    """What a statement line is keyed by, besides the account."""
+
+    country: str | None
+    route: str | None
+    source: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
     """What recording an outcome needs to know of its message (loaded with the batch)."""
@@ -56,6 +64,9 @@ class Sent:
     sender: str | None = None
     """The sender the message was submitted with (its own, or the dispatcher's default): recorded
     on the message, so that the API reports the sender actually used."""
+    line: Line | None = None
+    """The statement line the message is charged on, when loaded with the batch (otherwise it
+    is read from the message when charging)."""
 
 
 def record_outcomes(services: Services, pairs: Sequence[tuple[Sent, SubmitOutcome]]) -> None:
@@ -144,22 +155,15 @@ def refund(session: Session, by_account: dict[str, list[Sent]], reason: str) -> 
                           reason=reason, count=len(sent), **dims._asdict())
 
 
-class Line(NamedTuple):
-    """What a statement line is keyed by, besides the account."""
-
-    country: str | None
-    route: str | None
-    source: str | None
-
-
 def _by_dimensions(session: Session, by_account: dict[str, list[Sent]]
                    ) -> dict[tuple[str, Line], list[Sent]]:
-    """Split each account's messages by statement line, read from their rows in one query, so
-    that a batch to several countries is charged (and refunded) country by country."""
-    ids = [s.message_id for sent in by_account.values() for s in sent]
-    if not ids:
+    """Split each account's messages by statement line (known from the batch, or read from
+    their rows in one query), so that a batch to several countries is charged (and refunded)
+    country by country."""
+    ids = [s.message_id for sent in by_account.values() for s in sent if s.line is None]
+    if not any(by_account.values()):
         return {}
-    lines = {
+    lines = {} if not ids else {
         mid: Line(country, route, source)
         for mid, country, route, source in session.execute(
             select(Message.id, Message.country, Message.route, Message.source)
@@ -168,7 +172,8 @@ def _by_dimensions(session: Session, by_account: dict[str, list[Sent]]
     grouped: dict[tuple[str, Line], list[Sent]] = defaultdict(list)
     for account_id, sent in by_account.items():
         for one in sent:
-            grouped[(account_id, lines.get(one.message_id, Line(None, None, None)))].append(one)
+            line = one.line or lines.get(one.message_id, Line(None, None, None))
+            grouped[(account_id, line)].append(one)
     return grouped
 
 

@@ -15,7 +15,7 @@ from hub import dispatching, ledger, pipeline
 from hub.accounts import create_api_key
 from hub.app import create_app
 from hub.db import transaction
-from hub.models import Account, DeliveryReceipt, Message, MessagePart, OptOut
+from hub.models import Account, DeliveryReceipt, LedgerEntry, Message, MessagePart, OptOut
 from hub.queues import DISPATCH_QUEUES
 from hub.services import Services
 from sms_core.dispatch.sim import SimSettings, SimulatorThread
@@ -83,6 +83,31 @@ def test_messages_are_submitted_charged_and_delivered(
         spent = UNIT_PRICE * (short.segments + multi.segments)
         assert ledger.balance(session, account.id) == Decimal(100) - spent
     assert len(simulator.simulator.accepted) == 1 + multi.segments
+
+
+def test_each_charge_goes_on_the_statement_line_of_its_messages(
+        services: Services, runtime: dispatching.DispatchRuntime) -> None:
+    """A batch to two countries is charged country by country, with the route quality and
+    the source of its messages (the statement's lines)."""
+    from tests.hub.conftest import make_account, seed_prices
+
+    seed_prices(services)
+    account = make_account(services, allowed_countries=["GB"])
+    results = pipeline.submit(services, account, [
+        SmsRequest(account="", to="0612345678", text="Bonjour", source="hubspot"),
+        SmsRequest(account="", to="0612345679", text="Bonjour", source="hubspot"),
+        SmsRequest(account="", to="+44 7400 123456", text="Hello", source="hubspot"),
+    ])
+    ids = [r.message_id or "" for r in results]
+    work(services)
+    wait_for(lambda: set(statuses(services, ids).values()) == {"delivered"})
+    with services.sessions() as session:
+        charges = sorted(
+            (entry.country, entry.route, entry.source, entry.count, -entry.amount)
+            for entry in session.scalars(select(LedgerEntry).where(
+                LedgerEntry.account_id == account.id, LedgerEntry.kind == "charge")))
+    assert charges == [("FR", "premium", "hubspot", 2, 2 * UNIT_PRICE),
+                       ("GB", "premium", "hubspot", 1, UNIT_PRICE)]
 
 
 def test_a_stop_reply_opts_the_number_out(
