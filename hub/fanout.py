@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +55,12 @@ def sources() -> tuple[str, ...]:
     from hub.registry import CONNECTORS  # the registry builds connectors that move messages
 
     return tuple(sorted(CONNECTORS))
+
+
+def concerns(message_sources: Iterable[str | None]) -> bool:
+    """Whether some message of these sources has a connector to tell of its changes."""
+    connectors = set(sources())
+    return any(source in connectors for source in message_sources)
 
 
 def message_moved(session: Session, ids: Sequence[str], target: str,

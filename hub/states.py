@@ -172,13 +172,9 @@ def move_each(
             for row in each], stamped)
     moved = [str(row["id"]) for row in chosen]
     # the hooks look only at the messages that may concern them (read above with the state)
-    connectors = set(fanout.sources())
-    if any(eligible[i][1] in connectors for i in moved):
+    if fanout.concerns(eligible[i][1] for i in moved):
         fanout.message_moved(session, moved, target)
-    listening = [i for i in moved if eligible[i][2]]
-    if len(listening) < len(moved):
-        accounts = outbox.accounts_with_url(session, {eligible[i][0] for i in moved})
-        listening = [i for i in moved if eligible[i][2] or eligible[i][0] in accounts]
+    listening = outbox.listening(session, {i: (eligible[i][0], eligible[i][2]) for i in moved})
     if listening:
         outbox.message_moved(session, listening, target)
     return moved

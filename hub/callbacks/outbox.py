@@ -74,11 +74,21 @@ def messages_created(session: Session, rows: Sequence[Mapping[str, Any]]) -> int
     accepted = [row for row in rows if row.get("status") == "accepted"]
     if not accepted:
         return 0
-    listening = accounts_with_url(session, {str(row["account_id"]) for row in accepted})
-    chosen = [Message(**row) for row in accepted
-              if row.get("callback_url") or row["account_id"] in listening]
+    reported = set(listening(session, {row["id"]: (row["account_id"], row.get("callback_url"))
+                                       for row in accepted}))
+    chosen = [Message(**row) for row in accepted if row["id"] in reported]
     record_message_events(session, "message.accepted", chosen)
     return len(chosen)
+
+
+def listening(session: Session, owners: Mapping[str, tuple[str, str | None]]) -> list[str]:
+    """The messages among ``owners`` (id → its account and its own callback URL) whose changes
+    are reported: those with a URL of their own, or whose account's endpoint has one (one
+    indexed query, only when some message has no URL of its own)."""
+    without = {account_id for account_id, url in owners.values() if not url}
+    accounts = accounts_with_url(session, without) if without else set()
+    return [message_id for message_id, (account_id, url) in owners.items()
+            if url or account_id in accounts]
 
 
 def accounts_with_url(session: Session, account_ids: Iterable[str]) -> set[str]:
