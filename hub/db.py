@@ -27,10 +27,11 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
@@ -45,6 +46,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
     literal_column,
     make_url,
     select,
@@ -293,14 +295,41 @@ def one_of(session: Session, column: Any, values: Collection[str]) -> ColumnElem
     return column == any_(bindparam(None, list(values), type_=ARRAY(String())))
 
 
+def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``INSERT INTO table`` every row, as one executemany (every row carries the same columns).
+
+    On SQLite the rows go to the driver as plain tuples, each column converted by its type
+    only where the type converts, once per distinct value (a campaign chunk shares its instants,
+    price and currency): SQLAlchemy's per-row parameter processing costs more than SQLite's own
+    work for a row."""
+    if not rows:
+        return
+    session.flush()  # pending ORM changes go first, as session.execute would have done
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        session.execute(insert(table), list(rows))
+        return
+    names = list(rows[0])
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+           f"({', '.join(quote(name) for name in names)}) "
+           f"VALUES ({', '.join('?' for _ in names)})")
+    columns: list[Sequence[Any]] = list(zip(*map(itemgetter(*names), rows), strict=True))
+    for index, name in enumerate(names):
+        process = _bind_processor(table, dialect, name)
+        if process is not None:
+            columns[index] = list(map(_memoized(process), columns[index]))
+    connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
 def update_each(session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]],
                 constants: Mapping[str, Any]) -> None:
     """``UPDATE table SET <the row's columns>, <constants> WHERE key = row[key]`` for every row,
     as one executemany (every row carries the same columns).
 
     On SQLite the rows go to the driver as plain tuples, converted by their column types only
-    where a type converts (dates, JSON), and the constants once: SQLAlchemy's per-row parameter
-    processing costs more than SQLite's own work for a row updated by primary key."""
+    where a type converts (dates, JSON), and the constants once, as in :func:`insert_many`."""
     if not rows:
         return
     columns = [name for name in rows[0] if name != key]
@@ -317,22 +346,49 @@ def update_each(session: Session, table: Table, key: str, rows: Sequence[Mapping
     names = [*columns, *constants]
     sql = (f"UPDATE {dialect.identifier_preparer.format_table(table)} SET "
            f"{', '.join(f'{quote(name)} = ?' for name in names)} WHERE {quote(key)} = ?")
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
-    fixed = tuple(_converted(table, dialect, name, value) for name, value in constants.items())
-    key_processor = table.c[key].type._cached_bind_processor(dialect)
+    processors = [_bind_processor(table, dialect, name) for name in [*columns, key]]
+    fixed = [_converted(table, dialect, name, value) for name, value in constants.items()]
     params = []
     for row in rows:
         values = [row[name] if process is None else process(row[name])
-                  for name, process in zip(columns, processors, strict=True)]
-        values.extend(fixed)
-        values.append(row[key] if key_processor is None else key_processor(row[key]))
-        params.append(tuple(values))
+                  for name, process in zip([*columns, key], processors, strict=True)]
+        params.append((*values[:-1], *fixed, values[-1]))
     connection.exec_driver_sql(sql, params)
 
 
+def _bind_processor(table: Table, dialect: Any, name: str) -> Callable[[Any], Any] | None:
+    """The driver-side conversion of column ``name`` (None when its values go as they are)."""
+    return cast(Callable[[Any], Any] | None, table.c[name].type._cached_bind_processor(dialect))
+
+
 def _converted(table: Table, dialect: Any, name: str, value: Any) -> Any:
-    process = table.c[name].type._cached_bind_processor(dialect)
+    process = _bind_processor(table, dialect, name)
     return value if process is None else process(value)
+
+
+_EMPTY = object()
+"""Part of the memo key of an empty JSON document (most messages' metadata)."""
+
+
+def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` remembering its result per distinct value (and for empty JSON documents)."""
+    done: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return done[value]
+        except KeyError:
+            found = done[value] = process(value)
+            return found
+        except TypeError:  # unhashable: a JSON document, converted each time unless empty
+            if value:
+                return process(value)
+            key = (_EMPTY, type(value))
+            if key not in done:
+                done[key] = process(value)
+            return done[key]
+
+    return convert
 
 
 def unindexed(column: Any) -> ColumnElement[Any]:

@@ -32,20 +32,19 @@ Decisions this module makes (documented here because callers rely on them):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.base import SmsRequest, SubmitResult
 from hub import ledger, queues
 from hub.callbacks import outbox
-from hub.db import one_of, reading, transaction
+from hub.db import insert_many, one_of, reading, transaction
 from hub.models import Account, Message, utcnow
 from hub.recipients import domestic_countries
 from hub.services import Services
@@ -262,57 +261,8 @@ def _reference(call: Call, drafts: list[Draft]) -> str:
 def _insert(session: Session, chunk: Chunk) -> None:
     rows = chunk.rows()
     if rows:
-        connection = session.connection()
-        if connection.dialect.name == "sqlite":
-            _insert_many(connection, cast(Table, Message.__table__), rows)
-        else:
-            session.execute(insert(Message), rows)
+        insert_many(session, cast(Table, Message.__table__), rows)
         outbox.messages_created(session, rows)
-
-
-def _insert_many(connection: Connection, table: Table,
-                 rows: Sequence[Mapping[str, Any]]) -> None:
-    """One ``executemany`` of plain tuples (SQLite): the column types' own bind conversions,
-    each computed once per distinct value of a chunk (a chunk shares its instants, price and
-    currency), instead of SQLAlchemy's per-row parameter processing, which costs more than
-    SQLite's own work for the row."""
-    dialect = connection.dialect
-    names = list(rows[0])
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
-    converters = [_memoized(p) if p is not None else None for p in processors]
-    quote = dialect.identifier_preparer.quote
-    sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-           f"({', '.join(quote(name) for name in names)}) "
-           f"VALUES ({', '.join('?' for _ in names)})")
-    columns: list[Sequence[Any]] = list(zip(*map(itemgetter(*names), rows), strict=True))
-    for index, convert in enumerate(converters):
-        if convert is not None:
-            columns[index] = list(map(convert, columns[index]))
-    connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
-
-
-_EMPTY = object()
-"""Part of the memo key of an empty JSON document (most messages' metadata)."""
-
-
-def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    done: dict[Any, Any] = {}
-
-    def convert(value: Any) -> Any:
-        try:
-            return done[value]
-        except KeyError:
-            found = done[value] = process(value)
-            return found
-        except TypeError:  # unhashable: a JSON document, converted each time unless empty
-            if value:
-                return process(value)
-            key = (_EMPTY, type(value))
-            if key not in done:
-                done[key] = process(value)
-            return done[key]
-
-    return convert
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:
