@@ -124,13 +124,12 @@ and CRM clients): imported at start-up, so that :func:`freeze_startup` covers th
 
 
 def freeze_startup() -> None:
-    """Keep what start-up built (modules, ORM mappers, the app: several hundred thousand
-    objects) out of the garbage collector's full passes.
+    """Keep what start-up built (modules, ORM mappers, the app: about 150,000 objects) out of
+    the garbage collector's full passes.
 
-    A full pass walks every tracked object; over a hub's imports it took about 200 ms, and it
-    comes every few seconds under load. Run inside a write transaction or an API request, it
-    kept an alert waiting for as long. ``gc.freeze()`` after the imports leaves the passes only
-    the objects made since."""
+    A full pass walks every tracked object: over a hub's imports it took about 90 ms, and one
+    that falls inside a write transaction or an API request keeps an alert waiting as long.
+    ``gc.freeze()`` after the imports leaves the passes only the objects made since."""
     for name in WORK_MODULES:
         importlib.import_module(name)
     gc.collect()
