@@ -37,6 +37,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     ARRAY,
+    BindParameter,
     ColumnElement,
     Engine,
     String,
@@ -293,6 +294,16 @@ def one_of(session: Session, column: Any, values: Collection[str]) -> ColumnElem
         listed = func.json_each(json.dumps(list(values)))
         return column.in_(select(literal_column("value")).select_from(listed))
     return column == any_(bindparam(None, list(values), type_=ARRAY(String())))
+
+
+def one_of_text(session: Session, column: str, name: str,
+                values: Collection[str]) -> tuple[str, BindParameter[Any]]:
+    """:func:`one_of` for a ``text()`` query: the condition on ``column`` (SQL) and its
+    parameter ``name``."""
+    if is_sqlite(session):
+        return (f"{column} IN (SELECT value FROM json_each(:{name}))",
+                bindparam(name, json.dumps(list(values))))
+    return f"{column} = ANY(:{name})", bindparam(name, list(values), type_=ARRAY(String()))
 
 
 def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -6,16 +6,12 @@ numbers), so that a campaign chunk of thousands of numbers costs two round trips
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
-    BindParameter,
-    String,
     bindparam,
     select,
     text,
@@ -23,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from connectors.base import SubmitResult
-from hub.db import is_sqlite, one_of
+from hub.db import is_sqlite, one_of, one_of_text
 from hub.models import Message, OptOut
 from hub.models.base import UtcDateTime
 from sms_core import compliance
@@ -59,15 +55,6 @@ def opted_out(session: Session, account_id: str, numbers: Collection[str]) -> se
     return set(session.scalars(query))
 
 
-def _one_of_text(session: Session, column: str, name: str,
-                 values: Collection[str]) -> tuple[str, BindParameter[Any]]:
-    """:func:`one_of` for a ``text()`` query: its condition and its parameter ``name``."""
-    if is_sqlite(session):
-        return (f"{column} IN (SELECT value FROM json_each(:{name}))",
-                bindparam(name, json.dumps(list(values))))
-    return f"{column} = ANY(:{name})", bindparam(name, list(values), type_=ARRAY(String()))
-
-
 def campaign_numbers(session: Session, account_id: str, campaign_id: str,
                      numbers: Collection[str]) -> dict[str, SubmitResult]:
     """The numbers among ``numbers`` that earlier chunks of the campaign already stored, with
@@ -97,7 +84,7 @@ def _to_numbers(session: Session, columns: tuple[Any, ...], account_id: str,
     """
     source = f"messages INDEXED BY {NUMBER_INDEX}" if is_sqlite(session) else "messages"
     names = ", ".join(f'"{column.key}"' for column in columns)
-    listed, numbers_param = _one_of_text(session, '"to"', "numbers", numbers)
+    listed, numbers_param = one_of_text(session, '"to"', "numbers", numbers)
     binds = [bindparam("account_id", account_id), numbers_param]
     binds += [bindparam(name, value, type_=UtcDateTime() if isinstance(value, datetime) else None)
               for name, value in params.items()]
