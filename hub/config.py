@@ -89,6 +89,11 @@ class Settings:
             {k[len(head):]: v for k, v in self.extra.items() if k.startswith(head)}
         )
 
+    def items(self, name: str) -> tuple[str, ...]:
+        """A comma-separated setting (``callback_allowlist``, ``denied_domains``...) as its
+        items, blanks around them and empty items left out."""
+        return tuple(item.strip() for item in str(getattr(self, name)).split(",") if item.strip())
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'smshub.sqlite3'}"

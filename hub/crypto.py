@@ -71,8 +71,7 @@ def _undecryptable() -> SecretDecryptionError:
 
 def secret_box(settings: Settings) -> SecretBox:
     """The deployment's box: ``secret_key``, plus ``previous_secret_keys`` for decryption."""
-    previous = [key.strip() for key in settings.previous_secret_keys.split(",") if key.strip()]
-    return SecretBox(settings.secret_key, previous)
+    return SecretBox(settings.secret_key, settings.items("previous_secret_keys"))
 
 
 ENCRYPTED_COLUMNS = (

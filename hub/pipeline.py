@@ -149,7 +149,7 @@ def _start(services: Services, account: Account | str, size: int,
         has_redis=services.redis is not None,
         streaming=streaming,
         max_per_hour=services.settings.flood_max_per_hour,
-        denied_domains=[d for d in services.settings.denied_domains.split(",") if d.strip()],
+        denied_domains=services.settings.items("denied_domains"),
     )
 
 

@@ -45,7 +45,7 @@ class SigningKeys:
 
 def allowlist(settings: Settings) -> tuple[str, ...]:
     """``settings.callback_allowlist`` as a tuple of addresses or networks."""
-    return tuple(part.strip() for part in settings.callback_allowlist.split(",") if part.strip())
+    return settings.items("callback_allowlist")
 
 
 def rotation_grace(settings: Settings) -> timedelta:
