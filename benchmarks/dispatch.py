@@ -212,7 +212,6 @@ def _wait(services: Services, figures: Figures, accepted: int, started: float,
         if not figures.submit_seconds:
             if not still_accepted(services):
                 figures.submit_seconds = round(time.perf_counter() - started, 3)
-                figures.submitted = accepted
         else:
             figures.receipts = matched_receipts(services)
             if figures.receipts >= accepted:
@@ -221,9 +220,8 @@ def _wait(services: Services, figures: Figures, accepted: int, started: float,
             time.sleep(0.15)  # counting receipts walks them all: not too often
         time.sleep(0.1)
     figures.statuses = counts(services)[0]
-    if figures.submit_seconds:
+    if figures.submit_seconds:  # what left "accepted", counted once at the end
         figures.submitted = sum(figures.statuses.get(s, 0) for s in FINAL_AFTER_SUBMIT)
-    if figures.submit_seconds:
         figures.submitted_per_second = round(figures.submitted / figures.submit_seconds, 1)
         running = figures.submit_seconds - figures.startup_seconds
         if figures.startup_seconds and running > 0:
