@@ -31,7 +31,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -56,6 +56,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 READ_ONLY = "smshub_read_only"
 """Execution option marking a connection whose transaction only reads (see :func:`reading`)."""
@@ -66,6 +69,10 @@ LOCK_TIMEOUT = 30.0
 GATE_FIRST_WAIT = 0.0002
 GATE_MAX_WAIT = 0.002
 """The writer gate's tries: the first pause, doubled up to this cap (seconds)."""
+
+TURN_SLICE = 250
+"""Items a bulk writer writes between two checks for a waiting priority writer
+(:func:`write_in_turns`)."""
 
 _GATE = "smshub_writer_gate"
 """Key of a connection's gate state in its pool record's ``info``."""
@@ -166,6 +173,19 @@ class WriterGate:
             fcntl.flock(state["fd"], fcntl.LOCK_UN)
 
     @staticmethod
+    def wanted(info: dict[str, Any]) -> bool:
+        """Whether a priority writer waits while this connection holds the gate."""
+        state = info.get(_GATE)
+        if not state or not state["held"]:
+            return False
+        try:
+            fcntl.flock(state["priority_fd"], fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(state["priority_fd"], fcntl.LOCK_UN)
+        return False
+
+    @staticmethod
     def held(info: dict[str, Any]) -> bool:
         state = info.get(_GATE)
         return bool(state and state["held"])
@@ -257,6 +277,49 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def priority_waiting(session: Session) -> bool:
+    """Whether a priority writer (:func:`prioritise_writes`) waits for the write turn that this
+    session's transaction holds. Always False on PostgreSQL and for priority processes."""
+    if _priority or not is_sqlite(session):
+        return False
+    return WriterGate.wanted(session.connection().connection.info)
+
+
+def write_in_turns(
+    factory: sessionmaker[Session],
+    items: Sequence[T],
+    step: Callable[[Session, Sequence[T]], R],
+    finish: Callable[[Session, list[R]], None] | None = None,
+    *,
+    size: int | None = None,
+) -> list[R]:
+    """Write ``items`` slice by slice, in one transaction unless a priority writer comes to wait.
+
+    ``step`` writes one slice of at most ``size`` (default :data:`TURN_SLICE`) items and
+    returns what it did. Between two slices, when a priority writer waits for the write turn
+    (an alert, on SQLite), the transaction ends there: ``finish`` gets the results of the
+    slices written in it, the transaction commits, the waiter goes, and the rest follows in a
+    new transaction. A bulk write therefore keeps a waiting alert for one slice at most, not
+    for the whole group, and costs a single transaction when nobody waits. Each transaction is
+    complete in itself (its slices and their ``finish``). Returns every step's result, in order.
+    """
+    size = size or TURN_SLICE
+    results: list[R] = []
+    start = 0
+    while start < len(items):
+        with transaction(factory) as session:
+            done: list[R] = []
+            while start < len(items):
+                done.append(step(session, items[start:start + size]))
+                start += size
+                if start < len(items) and priority_waiting(session):
+                    break
+            if finish is not None:
+                finish(session, done)
+        results.extend(done)
+    return results
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from hub import ledger, states
-from hub.db import one_of, transaction
+from hub.db import one_of, write_in_turns
 from hub.models import DeliveryReceipt, Message, MessagePart, utcnow
 from hub.services import Services
 from sms_core.dispatch.types import DeliveryReport, SubmitOutcome
@@ -70,18 +70,27 @@ class Sent:
 
 
 def record_outcomes(services: Services, pairs: Sequence[tuple[Sent, SubmitOutcome]]) -> None:
-    """Persist a group of submit outcomes in one transaction (states, parts, ledger), with a
-    constant number of statements per group rather than per message."""
+    """Persist a group of submit outcomes (states, parts, ledger) with a constant number of
+    statements per slice rather than per message: in one transaction, unless an alert comes to
+    wait for the write turn (:func:`hub.db.write_in_turns`); each transaction charges and refunds
+    what it recorded."""
     if not pairs:
         return
     now = utcnow()
-    with transaction(services.sessions) as session:
-        sent_by_id = {sent.message_id: sent for sent, _ in pairs}
-        ok = [(sent, outcome) for sent, outcome in pairs if outcome.ok]
-        charged_ids = _submitted(session, ok, now)
-        failed_ids = _failed(session, [(s, o) for s, o in pairs if not o.ok], now)
-        _settle(session, _group(sent_by_id, charged_ids))
-        refund(session, _group(sent_by_id, failed_ids), "submit_failed")
+    sent_by_id = {sent.message_id: sent for sent, _ in pairs}
+
+    def step(session: Session, chunk: Sequence[tuple[Sent, SubmitOutcome]]
+             ) -> tuple[list[str], list[str]]:
+        ok = [(sent, outcome) for sent, outcome in chunk if outcome.ok]
+        return (_submitted(session, ok, now),
+                _failed(session, [(s, o) for s, o in chunk if not o.ok], now))
+
+    def finish(session: Session, done: list[tuple[list[str], list[str]]]) -> None:
+        _settle(session, _group(sent_by_id, [i for charged, _ in done for i in charged]))
+        refund(session, _group(sent_by_id, [i for _, failed in done for i in failed]),
+               "submit_failed")
+
+    write_in_turns(services.sessions, pairs, step, finish)
 
 
 def _group(sent_by_id: dict[str, Sent], ids: Iterable[str]) -> dict[str, list[Sent]]:
@@ -197,22 +206,29 @@ def record_report(services: Services, report: DeliveryReport) -> str | None:
 
 
 def record_reports(services: Services, reports: Sequence[DeliveryReport]) -> list[str | None]:
-    """:func:`record_report` for a group of receipts in one transaction (the dispatcher
-    collects what arrives within a few milliseconds); message ids in the order given."""
+    """:func:`record_report` for a group of receipts (the dispatcher collects what arrives
+    within a few milliseconds), in one transaction unless an alert comes to wait for the write
+    turn (:func:`hub.db.write_in_turns`); message ids in the order given."""
     if not reports:
         return []
     now = utcnow()
-    with transaction(services.sessions) as session:
-        owners = find_messages(session, [report.operator_id for report in reports])
-        found = [owners.get(report.operator_id) for report in reports]
-        session.execute(insert(_RECEIPTS), [
-            {"message_id": message_id, "operator_id": report.operator_id, "state": report.state,
-             "error": (report.error or None) and str(report.error)[:64],
-             "route": report.route or "", "raw": _raw(report.raw), "received_at": now}
-            for report, message_id in zip(reports, found, strict=True)])
-        _apply_states(session, [(message_id, report.state, report.error)
-                                for report, message_id in zip(reports, found, strict=True)
-                                if message_id is not None])
+    written = write_in_turns(services.sessions, reports,
+                             lambda session, chunk: _store_reports(session, chunk, now))
+    return [message_id for found in written for message_id in found]
+
+
+def _store_reports(session: Session, reports: Sequence[DeliveryReport],
+                   now: datetime) -> list[str | None]:
+    owners = find_messages(session, [report.operator_id for report in reports])
+    found = [owners.get(report.operator_id) for report in reports]
+    session.execute(insert(_RECEIPTS), [
+        {"message_id": message_id, "operator_id": report.operator_id, "state": report.state,
+         "error": (report.error or None) and str(report.error)[:64],
+         "route": report.route or "", "raw": _raw(report.raw), "received_at": now}
+        for report, message_id in zip(reports, found, strict=True)])
+    _apply_states(session, [(message_id, report.state, report.error)
+                            for report, message_id in zip(reports, found, strict=True)
+                            if message_id is not None])
     return found
 
 

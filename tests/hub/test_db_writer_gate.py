@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import multiprocessing.queues
 import multiprocessing.synchronize
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
-from hub.db import make_engine, make_sessionmaker, reading, transaction
+from hub.db import make_engine, make_sessionmaker, reading, transaction, write_in_turns
 
 
 def _engine(path: Path, **kwargs: float) -> Engine:
@@ -243,3 +246,147 @@ def test_a_priority_writer_waits_for_one_bulk_transaction_at_most(tmp_path: Path
         assert measured[-1] < 0.15, measured  # one 50 ms transaction, and scheduling slack
     else:
         assert measured[-1] > 0.15, measured  # the control: starved past several of them
+
+
+def _priority_writer_waiting(path: Path) -> int:
+    """What a priority writer holds while it waits for the gate (a shared lock on the priority
+    file); returns the descriptor, to close when it stops waiting."""
+    import fcntl
+    import os
+
+    fd = os.open(f"{path}.writer.priority", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def _committed(path: Path) -> list[str]:
+    """What another connection reads (a plain read: it never waits for the writer)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return [what for (what,) in conn.execute("SELECT what FROM log ORDER BY rowid")]
+
+
+def test_a_write_in_turns_is_one_transaction_when_nobody_waits(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    sessions = make_sessionmaker(_engine(path))
+    finished: list[list[str]] = []
+
+    def step(session: Session, chunk: Sequence[str]) -> str:
+        for item in chunk:
+            session.execute(text("INSERT INTO log VALUES ('bulk', :w, 0)"), {"w": item})
+        assert _committed(path) == []  # nothing committed before the end
+        return "".join(chunk)
+
+    items = list("abcdefg")
+    results = write_in_turns(sessions, items, step,
+                             lambda _, done: finished.append(list(done)), size=2)
+    assert results == ["ab", "cd", "ef", "g"]
+    assert finished == [["ab", "cd", "ef", "g"]]  # one transaction, one finish
+    assert _committed(path) == items
+
+
+def _waiting_priority_writer(path: Path, got_in: list[list[str]]) -> threading.Thread:
+    """A priority writer that starts waiting now, as :class:`hub.db.WriterGate` does: a shared
+    lock on the priority file, then the gate; once in, it notes what it reads and goes."""
+    import fcntl
+    import os
+
+    waiting = _priority_writer_waiting(path)
+
+    def run() -> None:
+        gate = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        os.close(waiting)  # no longer waiting
+        got_in.append(_committed(path))
+        os.close(gate)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_write_in_turns_lets_a_waiting_priority_writer_in_after_the_slice(
+        tmp_path: Path) -> None:
+    """A priority writer starts waiting during the first slice: the transaction ends there (its
+    finish, its commit), the waiter goes, and the rest follows in a new transaction."""
+    path = tmp_path / "db.sqlite3"
+    sessions = make_sessionmaker(_engine(path))
+    finished: list[list[str]] = []
+    got_in: list[list[str]] = []
+    waiters: list[threading.Thread] = []
+
+    def step(session: Session, chunk: Sequence[str]) -> str:
+        for item in chunk:
+            session.execute(text("INSERT INTO log VALUES ('bulk', :w, 0)"), {"w": item})
+        if not waiters:
+            waiters.append(_waiting_priority_writer(path, got_in))
+        return "".join(chunk)
+
+    results = write_in_turns(sessions, list("abcde"), step,
+                             lambda _, done: finished.append(list(done)), size=2)
+    waiters[0].join(10)
+    assert results == ["ab", "cd", "e"]
+    assert finished == [["ab"], ["cd", "e"]]
+    assert got_in == [["a", "b"]]  # the waiter went between the two transactions
+    assert _committed(path) == list("abcde")
+
+
+def test_a_priority_process_does_not_give_way_to_itself(tmp_path: Path) -> None:
+    import os
+
+    from hub import db
+
+    path = tmp_path / "db.sqlite3"
+    sessions = make_sessionmaker(_engine(path))
+    waiting = _priority_writer_waiting(path)
+    db.prioritise_writes()  # restored after the test by the suite's fixture
+    try:
+        finished: list[list[int]] = []
+        write_in_turns(sessions, [1, 2, 3], lambda _, chunk: len(chunk),
+                       lambda _, done: finished.append(list(done)), size=1)
+    finally:
+        os.close(waiting)
+    assert finished == [[1, 1, 1]]
+
+
+def _bulk_in_turns(path: str, started: multiprocessing.synchronize.Event, slices: int,
+                   pause: float, turns: bool) -> None:  # fmt: skip
+    """A bulk writer whose group takes ``slices`` × ``pause`` seconds, in turns or not."""
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{path}"))
+
+    def step(session: Session, chunk: Sequence[int]) -> None:
+        session.execute(text("INSERT INTO log VALUES ('bulk', 'w', 0)"))
+        started.set()
+        time.sleep(pause)
+
+    if turns:
+        write_in_turns(sessions, list(range(slices)), step, size=1)
+    else:
+        with transaction(sessions) as session:
+            for item in range(slices):
+                step(session, [item])
+
+
+@pytest.mark.parametrize("turns", [True, False])
+def test_a_priority_writer_waits_for_one_slice_of_a_write_in_turns(tmp_path: Path,
+                                                                  turns: bool) -> None:
+    """Across processes: the alert waits for one 40 ms slice, not for the 400 ms group (the
+    control writes the same group in one plain transaction)."""
+    path = tmp_path / "db.sqlite3"
+    _engine(path).dispose()
+    context = multiprocessing.get_context("spawn")
+    started, waits = context.Event(), context.Queue()
+    bulk = context.Process(target=_bulk_in_turns, args=(str(path), started, 10, 0.04, turns))
+    bulk.start()
+    try:
+        assert started.wait(30)
+        _priority_waits(str(path), True, 1, waits)
+        waited = waits.get(timeout=5)
+    finally:
+        bulk.join(30)
+    assert bulk.exitcode == 0
+    if turns:
+        assert waited < 0.2, waited  # the 30 ms pause, one slice and scheduling slack
+    else:
+        assert waited > 0.25, waited  # the control: the rest of the whole group
