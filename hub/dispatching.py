@@ -33,7 +33,7 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from hub.config import Settings
-from hub.db import one_of, reading
+from hub.db import one_of, reading, write_priority
 from hub.models import Message
 from hub.queues import DISPATCH_QUEUES
 from hub.receipts import Line, Sent, record_outcomes, record_report, record_reports
@@ -121,9 +121,16 @@ class DispatchRuntime:
         self._thread = threading.Thread(target=self.loop.run_forever, name="dispatch-loop",
                                         daemon=True)
         self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dispatch-db")
+        """Writes the submit outcomes."""
+        self._receipts_db = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="dispatch-receipts-db") if write_priority() else self._db
+        """Writes receipts and inbound messages. In a priority process (``smshub alerts``) it is
+        a thread of its own, so an alert's submit is recorded while the previous alert's receipt
+        waits for its write turn; elsewhere it is the outcomes' thread, as a second writer
+        thread would compete with the first for the interpreter while holding the write lock."""
         self._references = itertools.cycle(range(256))
         self._stopping = threading.Event()
-        self._reports = GroupCommit(self._db, self._record_group)
+        self._reports = GroupCommit(self._receipts_db, self._record_group)
         self._accepted: Counter[str] = Counter()
         """Messages accepted per route since the start (for the throughput in the health)."""
         self._last_health: tuple[float, Counter[str]] = (time.monotonic(), Counter())
@@ -146,6 +153,7 @@ class DispatchRuntime:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout)
             self._db.shutdown(wait=True)
+            self._receipts_db.shutdown(wait=True)
 
     def send_and_record(self, messages: Sequence[OutboundSms], sent: dict[str, Sent],
                         deadline: float = BATCH_DEADLINE) -> int:
@@ -219,7 +227,7 @@ class DispatchRuntime:
                                   report.route)
 
     async def _on_inbound(self, sms: InboundSms) -> None:
-        await asyncio.wrap_future(self._db.submit(record_inbound, self.services, sms))
+        await asyncio.wrap_future(self._receipts_db.submit(record_inbound, self.services, sms))
 
     def health(self, timeout: float = 5.0) -> list[dict[str, Any]]:
         """One row per route: name, quality, healthy, window in use, inbound queued, last

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from rq import SimpleWorker
 from sqlalchemy import select
 
 from connectors.base import SmsRequest
-from hub import dispatching, ledger, pipeline
+from hub import db, dispatching, ledger, pipeline
 from hub.accounts import create_api_key
 from hub.app import create_app
 from hub.db import transaction
@@ -161,3 +163,40 @@ def _api_key(services: Services, account: Account) -> tuple[str, str]:
         assert owner is not None
         record, key = create_api_key(session, owner)
         return record.id, key
+
+
+@pytest.mark.parametrize("priority", [True, False])
+def test_an_alert_dispatcher_records_a_submit_while_a_receipt_waits(
+        services: Services, account: Account, simulator: SimulatorThread,
+        monkeypatch: pytest.MonkeyPatch, priority: bool) -> None:
+    """In a priority process (``smshub alerts``) receipts have a writer thread of their own: a
+    receipt stuck waiting for its write turn does not hold back the next alert's submit. A bulk
+    dispatcher (the control) keeps one writer thread, so there the submit waits behind it."""
+    db.prioritise_writes(priority)  # restored after the test by the suite's fixture
+    stuck, release = threading.Event(), threading.Event()
+
+    def waiting_for_the_turn(_services: Services, batch: list[Any]) -> None:
+        stuck.set()
+        release.wait(30)
+
+    monkeypatch.setattr(dispatching, "record_reports", waiting_for_the_turn)
+    settings = services.settings.replace(smsc_port=simulator.port)
+    rt = dispatching.DispatchRuntime(services, dispatching.default_driver(settings), name="t")
+    rt.start()
+    try:
+        first, second = (pipeline.submit(services, account, [
+            SmsRequest(account="", to=to, text="Code 1234")])[0].message_id or ""
+            for to in ("0612345678", "0698765432"))
+        dispatching.send_batch(rt, [first])
+        assert stuck.wait(10)  # the first message's receipt is waiting
+        sender = threading.Thread(target=dispatching.send_batch, args=(rt, [second]))
+        sender.start()
+        sender.join(5)
+        recorded = not sender.is_alive()
+        release.set()
+        sender.join(30)
+    finally:
+        release.set()
+        rt.stop()
+    assert recorded is priority
+    assert statuses(services, [second]) == {second: "submitted"}
