@@ -57,7 +57,7 @@ class Settings:
     bulk_batch_size: int = 2000
     # CPU niceness the bulk processes (`dispatcher`, `worker`) add to themselves. 0 (none) by
     # default: on SQLite a niced process that holds the write turn keeps alerts waiting longer.
-    bulk_nice: int = 0
+    bulk_nice: int = 10
     # `dispatcher` processes `smshub run` starts (each with its own SMPP binds); two use both
     # cores of a small machine, where one is held back by the interpreter lock.
     dispatchers: int = 2
