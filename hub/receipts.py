@@ -25,7 +25,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from hub import ledger, states
-from hub.db import one_of, write_in_turns
+from hub.db import insert_many, one_of, write_in_turns
 from hub.models import DeliveryReceipt, Message, MessagePart, utcnow
 from hub.services import Services
 from sms_core.dispatch.types import DeliveryReport, SubmitOutcome
@@ -34,7 +34,8 @@ MAX_ATTEMPTS = 5
 """Dispatch attempts (transient failures) before a message is failed and refunded."""
 
 _RECEIPTS = cast(Table, DeliveryReceipt.__table__)
-"""Receipts are inserted through the table (Core executemany, no ORM bookkeeping per row)."""
+"""Receipts are inserted through the table (:func:`hub.db.insert_many`: one executemany, no
+per-row work by SQLAlchemy)."""
 
 REPORT_TARGETS = {
     "delivered": "delivered",
@@ -221,7 +222,7 @@ def _store_reports(session: Session, reports: Sequence[DeliveryReport],
                    now: datetime) -> list[str | None]:
     owners = find_messages(session, [report.operator_id for report in reports])
     found = [owners.get(report.operator_id) for report in reports]
-    session.execute(insert(_RECEIPTS), [
+    insert_many(session, _RECEIPTS, [
         {"message_id": message_id, "operator_id": report.operator_id, "state": report.state,
          "error": (report.error or None) and str(report.error)[:64],
          "route": report.route or "", "raw": _raw(report.raw), "received_at": now}

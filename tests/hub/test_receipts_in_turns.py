@@ -84,14 +84,22 @@ def test_receipts_recorded_in_turns_move_every_message_once(
         (Sent(i, account_id, costs[i], 0), SubmitOutcome(i, True, [f"op-{n}"], route="premium"))
         for n, i in enumerate(ids)])
     turns.clear()
-    reports = [DeliveryReport(f"op-{n}", "delivered" if n != 1 else "undeliverable")
-               for n in range(5)] + [DeliveryReport("op-unknown", "delivered")]
+    reports = [DeliveryReport(f"op-{n}", "delivered" if n != 1 else "undeliverable",
+                              error="011" if n == 1 else None, raw=f"id:op-{n} stat:X",
+                              route="premium")
+               for n in range(5)] + [DeliveryReport("op-unknown", "delivered",
+                                                    raw={"stat": "DELIVRD", "n": 1})]
     found = receipts.record_reports(services, reports)
     assert found == [*ids, None]
     assert turns == [1, 1, 1]
     with services.sessions() as session:
         status = {k: v for k, v in session.execute(select(Message.id, Message.status))}
-        stored = session.scalar(select(func.count()).select_from(DeliveryReceipt))
+        stored = {r.operator_id: r for r in session.scalars(select(DeliveryReceipt))}
     assert [status[i] for i in ids] == ["delivered", "undeliverable", "delivered", "delivered",
                                         "delivered"]
-    assert stored == 6
+    assert len(stored) == 6
+    assert stored["op-1"].raw == {"text": "id:op-1 stat:X"} and stored["op-1"].error == "011"
+    assert stored["op-1"].message_id == ids[1] and stored["op-1"].route == "premium"
+    assert stored["op-unknown"].raw == {"stat": "DELIVRD", "n": 1}
+    assert stored["op-unknown"].message_id is None and stored["op-unknown"].route == ""
+    assert all(r.received_at is not None for r in stored.values())
