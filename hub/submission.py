@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import SmsRequest, SubmitResult
 from hub.composing import Composer, TextPolicy
+from hub.db import is_sqlite
 from hub.ids import new_id
 from hub.models import Account
 from hub.queues import queue_for
@@ -239,7 +240,7 @@ class Chunk:
         if self.call.streaming and self.call.campaign_id:
             self.by_number.update(campaign_numbers(session, self.call.account_id,
                                                    self.call.campaign_id, numbers))
-        if session.get_bind().dialect.name == "sqlite":
+        if is_sqlite(session):
             self.marks = {t: high_water(session, t) for t in ("messages", "optouts")}
         stopped = self.stopped = opted_out(session, self.call.account_id, numbers)
         flood = FloodGuard(self.now, max_per_hour=self.call.max_per_hour)
