@@ -18,9 +18,9 @@ With ``--dispatch`` the SMSC simulator runs on loopback in a process of its own 
 ``smsc`` role does) and the dispatcher processes of ``smshub run`` (``python -m hub.cli
 dispatcher`` × ``dispatchers`` on both sending queues, ``alerts`` on the transactional one;
 real SMPP; logs in ``<workdir>/logs``) drain the queues while the campaign job runs;
-it prints the end-to-end rate until every campaign message is
-``submitted``, and the p99 latency of ``--alerts`` single transactional SMS sent with
-``POST /api/v1/messages`` meanwhile (API call → ``submitted``). Without ``--dispatch`` the
+it prints the end-to-end rate until every campaign message is ``submitted`` (to the last
+message's own ``submitted_at``), and the p99 latency of ``--alerts`` single transactional SMS
+sent with ``POST /api/v1/messages`` meanwhile (API call → ``submitted``). Without ``--dispatch`` the
 alert latency is measured until ``accepted`` and enqueued.
 """
 
