@@ -304,22 +304,39 @@ def write_in_turns(
     new transaction. A bulk write therefore keeps a waiting alert for one slice at most, not
     for the whole group, and costs a single transaction when nobody waits. Each transaction is
     complete in itself (its slices and their ``finish``). Returns every step's result, in order.
+    A failure after a first transaction committed raises :class:`PartlyWritten`, which says how
+    many items are stored; a failure in the first one raises as it came.
     """
     size = size or TURN_SLICE
     results: list[R] = []
     start = 0
     while start < len(items):
-        with transaction(factory) as session:
-            done: list[R] = []
-            while start < len(items):
-                done.append(step(session, items[start:start + size]))
-                start += size
-                if start < len(items) and priority_waiting(session):
-                    break
-            if finish is not None:
-                finish(session, done)
+        committed = start
+        try:
+            with transaction(factory) as session:
+                done: list[R] = []
+                while start < len(items):
+                    done.append(step(session, items[start:start + size]))
+                    start += size
+                    if start < len(items) and priority_waiting(session):
+                        break
+                if finish is not None:
+                    finish(session, done)
+        except Exception as exc:
+            if committed:
+                raise PartlyWritten(committed) from exc
+            raise
         results.extend(done)
     return results
+
+
+class PartlyWritten(Exception):
+    """A :func:`write_in_turns` failed after some of its transactions committed: its first
+    ``written`` items are stored, the others are not (the cause is chained)."""
+
+    def __init__(self, written: int) -> None:
+        super().__init__(f"the first {written} items were written before the failure")
+        self.written = written
 
 
 @contextmanager

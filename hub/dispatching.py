@@ -33,7 +33,7 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from hub.config import Settings
-from hub.db import one_of, reading, write_priority
+from hub.db import PartlyWritten, one_of, reading, write_priority
 from hub.models import Message
 from hub.queues import DISPATCH_QUEUES
 from hub.receipts import Line, Sent, record_outcomes, record_report, record_reports
@@ -217,9 +217,12 @@ class DispatchRuntime:
     def _record_group(self, batch: list[DeliveryReport]) -> None:
         try:
             record_reports(self.services, batch)
-        except Exception:  # one bad receipt must not cost the others
-            log.exception("recording %d receipts together failed; one by one", len(batch))
-            for report in batch:
+        except Exception as exc:  # one bad receipt must not cost the others
+            # the receipts of transactions that committed are stored: not a second time
+            rest = batch[exc.written:] if isinstance(exc, PartlyWritten) else batch
+            log.exception("recording %d receipts together failed; the %d not stored one by one",
+                          len(batch), len(rest))
+            for report in rest:
                 try:
                     record_report(self.services, report)
                 except Exception:

@@ -390,3 +390,35 @@ def test_a_priority_writer_waits_for_one_slice_of_a_write_in_turns(tmp_path: Pat
         assert waited < 0.2, waited  # the 30 ms pause, one slice and scheduling slack
     else:
         assert waited > 0.25, waited  # the control: the rest of the whole group
+
+
+@pytest.mark.parametrize("failing_slice", [0, 2])
+def test_a_write_in_turns_that_fails_says_how_much_it_wrote(tmp_path: Path,
+                                                            failing_slice: int) -> None:
+    """Every slice boundary finds a waiter here (a priority writer that keeps coming back), so
+    each slice is a transaction: a failure after the first says how many items are stored."""
+    from hub import db
+
+    path = tmp_path / "db.sqlite3"
+    sessions = make_sessionmaker(_engine(path))
+    waiters: list[threading.Thread] = []
+    got_in: list[list[str]] = []
+    calls = itertools.count()
+
+    def step(session: Session, chunk: Sequence[str]) -> None:
+        if next(calls) == failing_slice:
+            raise RuntimeError("disk on fire")
+        for item in chunk:
+            session.execute(text("INSERT INTO log VALUES ('bulk', :w, 0)"), {"w": item})
+        waiters.append(_waiting_priority_writer(path, got_in))
+
+    expected: type[Exception] = db.PartlyWritten if failing_slice else RuntimeError
+    with pytest.raises(expected) as raised:
+        write_in_turns(sessions, list("abcdef"), step, size=2)
+    for waiter in waiters:
+        waiter.join(10)
+    assert _committed(path) == list("abcdef")[:2 * failing_slice]
+    if failing_slice:
+        assert isinstance(raised.value, db.PartlyWritten)
+        assert raised.value.written == 4
+        assert isinstance(raised.value.__cause__, RuntimeError)

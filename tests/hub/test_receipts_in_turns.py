@@ -4,12 +4,13 @@ turn): each transaction is complete, every message is charged, refunded and move
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from connectors.base import SmsRequest
-from hub import db, ledger, pipeline, receipts
+from hub import db, dispatching, ledger, pipeline, receipts
 from hub.models import DeliveryReceipt, LedgerEntry, Message
 from hub.receipts import Sent
 from hub.services import Services
@@ -103,3 +104,33 @@ def test_receipts_recorded_in_turns_move_every_message_once(
     assert stored["op-unknown"].raw == {"stat": "DELIVRD", "n": 1}
     assert stored["op-unknown"].message_id is None and stored["op-unknown"].route == ""
     assert all(r.received_at is not None for r in stored.values())
+
+
+def test_a_dispatcher_stores_each_receipt_once_when_a_later_turn_fails(
+        services: Services, turns: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second of three transactions fails: the dispatcher records the receipts that were not
+    stored one by one, and does not store those of the first transaction a second time."""
+    account_id, ids, costs = _accepted(services)
+    receipts.record_outcomes(services, [
+        (Sent(i, account_id, costs[i], 0), SubmitOutcome(i, True, [f"op-{n}"], route="premium"))
+        for n, i in enumerate(ids)])
+    real, calls = receipts._store_reports, []
+
+    def failing_once(session: Any, chunk: Any, now: Any) -> Any:
+        calls.append(len(chunk))
+        if len(calls) == 2:
+            raise RuntimeError("lost the database")
+        return real(session, chunk, now)
+
+    monkeypatch.setattr(receipts, "_store_reports", failing_once)
+    runtime = dispatching.DispatchRuntime(services, dispatching.default_driver(services.settings))
+    try:
+        runtime._record_group([DeliveryReport(f"op-{n}", "delivered") for n in range(5)])
+    finally:
+        runtime._db.shutdown()
+    with services.sessions() as session:
+        stored = list(session.scalars(select(DeliveryReceipt.operator_id)))
+        status = {k: v for k, v in session.execute(select(Message.id, Message.status))}
+    assert calls[:2] == [2, 2]  # a first transaction stored 2, the second failed
+    assert sorted(stored) == [f"op-{n}" for n in range(5)]
+    assert {status[i] for i in ids} == {"delivered"}
