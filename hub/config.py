@@ -55,8 +55,8 @@ class Settings:
     # Messages per RQ job on the bulk queue (campaigns, marketing): larger jobs keep a
     # dispatcher's window full across job boundaries.
     bulk_batch_size: int = 2000
-    # CPU niceness the bulk processes (`dispatcher`, `worker`) add to themselves. 0 (none) by
-    # default: on SQLite a niced process that holds the write turn keeps alerts waiting longer.
+    # CPU niceness the bulk processes (`dispatcher`, `worker`) add to themselves, so that the web
+    # app and the `alerts` dispatcher get the processor first (0: none).
     bulk_nice: int = 10
     # `dispatcher` processes `smshub run` starts (each with its own SMPP binds); two use both
     # cores of a small machine, where one is held back by the interpreter lock.
