@@ -280,17 +280,12 @@ def _bool(name: str) -> Any:
     return check
 
 
-def _max_parts(value: Any, _region: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
-        raise InvalidSettingError("max_parts is an integer from 1 to 10", field="max_parts")
-    return value
-
-
-def _max_per_hour(value: Any, _region: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
-        raise InvalidSettingError("max_per_hour is an integer from 1 to 1000",
-                                  field="max_per_hour")
-    return value
+def _integer(name: str, low: int, high: int) -> Any:
+    def check(value: Any, _region: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidSettingError(f"{name} is an integer from {low} to {high}", field=name)
+        return value
+    return check
 
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
@@ -366,13 +361,13 @@ def _billing_email(value: Any, _region: str) -> str:
 SETTINGS: dict[str, Any] = {
     "default_sender": _sender,
     "transliterate": _bool("transliterate"),
-    "max_parts": _max_parts,
+    "max_parts": _integer("max_parts", 1, 10),
     "allowed_countries": _countries,
     "callback_url": _callback_url,
     "region": _country,
     "timezone": _timezone,
     "billing_email": _billing_email,
-    "max_per_hour": _max_per_hour,
+    "max_per_hour": _integer("max_per_hour", 1, 1000),
     "denied_domains": _denied_domains,
 }
 """Every per-account setting and its validator (which returns the normalised value)."""
