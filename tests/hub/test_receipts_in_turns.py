@@ -126,8 +126,9 @@ def test_a_dispatcher_stores_each_receipt_once_when_a_later_turn_fails(
     runtime = dispatching.DispatchRuntime(services, dispatching.default_driver(services.settings))
     try:
         runtime._record_group([DeliveryReport(f"op-{n}", "delivered") for n in range(5)])
-    finally:
+    finally:  # never started: only its writer thread and its loop to close
         runtime._db.shutdown()
+        runtime.loop.close()
     with services.sessions() as session:
         stored = list(session.scalars(select(DeliveryReceipt.operator_id)))
         status = {k: v for k, v in session.execute(select(Message.id, Message.status))}
