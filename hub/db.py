@@ -74,8 +74,16 @@ TURN_SLICE = 250
 """Items a bulk writer writes between two checks for a waiting priority writer
 (:func:`write_in_turns`)."""
 
+GIVE_WAY_LIMIT = 3
+"""Times one slice or chunk of bulk work gives way (:func:`giving_way`) before it is written
+without giving way: priority writers that kept coming cannot starve it."""
+
 _GATE = "smshub_writer_gate"
 """Key of a connection's gate state in its pool record's ``info``."""
+
+_YIELDING = "smshub_gives_way"
+"""Key, in a connection's pool record ``info``, set while its statements may give way
+(:func:`giving_way`)."""
 
 _priority = False
 """Whether this process's writers go before the others (see :func:`prioritise_writes`)."""
@@ -213,6 +221,13 @@ def _tune_sqlite(engine: Engine, gate: WriterGate | None, lock_timeout: float) -
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 
+    @event.listens_for(engine, "before_cursor_execute")
+    def _on_statement(conn: Any, *_: Any) -> None:
+        info = conn.connection.info
+        if info.get(_YIELDING) and not _priority and WriterGate.wanted(info):
+            info[_YIELDING] = False  # the rollback that follows goes through
+            raise GiveWay
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get(READ_ONLY, False):
@@ -287,6 +302,37 @@ def priority_waiting(session: Session) -> bool:
     return WriterGate.wanted(session.connection().connection.info)
 
 
+class GiveWay(Exception):
+    """Raised before a statement of a :func:`giving_way` block while a priority writer waits
+    for the write turn: the caller rolls the block back and does it again after the waiter."""
+
+
+def may_give_way(session: Session) -> bool:
+    """Whether this session's writes give way to priority writers (non-priority processes on
+    SQLite)."""
+    return not _priority and is_sqlite(session)
+
+
+@contextmanager
+def giving_way(session: Session) -> Iterator[None]:
+    """Let the statements of this block give way to a priority writer (:class:`GiveWay`).
+
+    A bulk writer that would otherwise keep an alert waiting until its transaction or slice
+    ends stops at its next statement instead; it rolls the block back (its transaction, or the
+    savepoint around it) and does it again once the alert has passed. For non-priority
+    processes on a SQLite file; elsewhere the block runs as it is.
+    """
+    if not may_give_way(session):
+        yield
+        return
+    info = session.connection().connection.info
+    info[_YIELDING] = True
+    try:
+        yield
+    finally:
+        info[_YIELDING] = False
+
+
 def write_in_turns(
     factory: sessionmaker[Session],
     items: Sequence[T],
@@ -306,21 +352,38 @@ def write_in_turns(
     complete in itself (its slices and their ``finish``). Returns every step's result, in order.
     A failure after a first transaction committed raises :class:`PartlyWritten`, which says how
     many items are stored; a failure in the first one raises as it came.
+
+    A priority writer that comes to wait in the middle of a slice does not wait for its end:
+    each slice runs in a savepoint and :func:`giving_way`, so at its next statement the slice
+    is rolled back, the slices before it commit, and it is written again after the waiter (up
+    to :data:`GIVE_WAY_LIMIT` times; then it is written without giving way, so the work always
+    ends).
     """
     size = size or TURN_SLICE
     results: list[R] = []
     start = 0
+    gave_way = 0
     while start < len(items):
         committed = start
         try:
             with transaction(factory) as session:
                 done: list[R] = []
                 while start < len(items):
-                    done.append(step(session, items[start:start + size]))
+                    part = items[start:start + size]
+                    if gave_way >= GIVE_WAY_LIMIT or not may_give_way(session):
+                        done.append(step(session, part))
+                    else:
+                        try:
+                            with session.begin_nested(), giving_way(session):
+                                done.append(step(session, part))
+                        except GiveWay:
+                            gave_way += 1
+                            break
+                    gave_way = 0
                     start += size
                     if start < len(items) and priority_waiting(session):
                         break
-                if finish is not None:
+                if finish is not None and done:
                     finish(session, done)
         except Exception as exc:
             if committed:

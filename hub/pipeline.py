@@ -31,6 +31,7 @@ Decisions this module makes (documented here because callers rely on them):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -44,7 +45,7 @@ from sqlalchemy.orm import Session
 from connectors.base import SmsRequest, SubmitResult
 from hub import ledger, queues
 from hub.callbacks import outbox
-from hub.db import insert_many, one_of, reading, transaction
+from hub.db import GIVE_WAY_LIMIT, GiveWay, giving_way, insert_many, one_of, reading, transaction
 from hub.models import Account, Message, utcnow
 from hub.recipients import domestic_countries
 from hub.services import Services
@@ -163,13 +164,16 @@ def _submit_chunk(services: Services, call: Call, requests: Sequence[SmsRequest]
     may have changed (:meth:`Chunk.unchanged`); when anything did, or when a key race is lost,
     the chunk is planned again inside the write transaction, as the one and only truth.
     """
-    for attempt in range(RACE_RETRIES):
-        planned: Chunk | None = None
+    planned: Chunk | None = None
+    attempt = gave_way = 0
+    while attempt < RACE_RETRIES:
         try:
-            if attempt == 0:
+            if attempt == 0 and planned is None:
                 with reading(services.sessions) as session:
                     planned = _plan(session, call, requests)
-            with transaction(services.sessions) as session:
+            with (transaction(services.sessions) as session,
+                  contextlib.nullcontext() if gave_way >= GIVE_WAY_LIMIT
+                  else giving_way(session)):
                 if during is not None and not during(session):
                     return None
                 if planned is not None and planned.unchanged(
@@ -179,10 +183,14 @@ def _submit_chunk(services: Services, call: Call, requests: Sequence[SmsRequest]
                     chunk = _plan(session, call, requests)
                 _reserve(session, call, chunk, first=first)
                 _insert(session, chunk)
+        except GiveWay:  # rolled back for an alert: written again after it
+            gave_way += 1
+            continue
         except (IntegrityError, RaceLost):
             if attempt == RACE_RETRIES - 1:
                 raise
             log.info("idempotency key race lost; replaying the chunk")
+            planned, attempt, gave_way = None, attempt + 1, 0
             continue
         call.commit(chunk)
         queues.enqueue_new(services, chunk.ready_by_queue(), chunk.scheduled_by_queue())

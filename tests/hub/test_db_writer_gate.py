@@ -422,3 +422,108 @@ def test_a_write_in_turns_that_fails_says_how_much_it_wrote(tmp_path: Path,
         assert isinstance(raised.value, db.PartlyWritten)
         assert raised.value.written == 4
         assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+def test_a_slice_gives_way_at_its_next_statement_and_is_written_again(tmp_path: Path) -> None:
+    """A priority writer starts waiting in the middle of a slice: at the slice's next statement
+    the slice is rolled back, the slices before it commit, the waiter goes, then the slice is
+    written again (without giving way a second time); every item is stored once."""
+    path = tmp_path / "db.sqlite3"
+    sessions = make_sessionmaker(_engine(path))
+    finished: list[list[str]] = []
+    got_in: list[list[str]] = []
+    waiters: list[threading.Thread] = []
+    calls: list[str] = []
+
+    def step(session: Session, chunk: Sequence[str]) -> str:
+        calls.append("".join(chunk))
+        for item in chunk:
+            session.execute(text("INSERT INTO log VALUES ('bulk', :w, 0)"), {"w": item})
+            if item == "c" and not waiters:  # mid-slice
+                waiters.append(_waiting_priority_writer(path, got_in))
+        return "".join(chunk)
+
+    results = write_in_turns(sessions, list("abcde"), step,
+                             lambda _, done: finished.append(list(done)), size=2)
+    waiters[0].join(10)
+    assert calls == ["ab", "cd", "cd", "e"]  # the interrupted slice, written again
+    assert results == ["ab", "cd", "e"]
+    assert finished == [["ab"], ["cd", "e"]]
+    assert got_in == [["a", "b"]]  # the first slice committed, nothing of the second
+    assert _committed(path) == list("abcde")
+
+
+def test_a_slice_gives_way_a_bounded_number_of_times(tmp_path: Path) -> None:
+    """Priority writers that keep coming cannot starve a bulk writer: after giving way
+    GIVE_WAY_LIMIT times, the slice is written whole, though a writer waits again meanwhile."""
+    from hub.db import GIVE_WAY_LIMIT
+
+    path = tmp_path / "db.sqlite3"
+    sessions = make_sessionmaker(_engine(path))
+    got_in: list[list[str]] = []
+    waiters: list[threading.Thread] = []
+    calls = itertools.count()
+
+    def step(session: Session, chunk: Sequence[str]) -> str:
+        call = next(calls)
+        for item in chunk:
+            session.execute(text("INSERT INTO log VALUES ('bulk', :w, 0)"), {"w": item})
+            if item == "a" and call <= GIVE_WAY_LIMIT:
+                waiters.append(_waiting_priority_writer(path, got_in))
+                if waiters[1:]:  # one waiter at a time: the previous one has gone
+                    waiters[-2].join(10)
+        return "".join(chunk)
+
+    assert write_in_turns(sessions, list("ab"), step, size=2) == ["ab"]
+    for waiter in waiters:
+        waiter.join(10)
+    assert next(calls) == GIVE_WAY_LIMIT + 1  # interrupted each time, then written whole
+    # each waiter went before the slice, but the last one, after it
+    assert got_in == [[]] * GIVE_WAY_LIMIT + [["a", "b"]]
+    assert _committed(path) == ["a", "b"]
+
+
+def _bulk_statements(path: str, started: multiprocessing.synchronize.Event, statements: int,
+                     pause: float, turns: bool) -> None:  # fmt: skip
+    """A bulk writer whose single slice is ``statements`` statements ``pause`` seconds apart,
+    written in turns or in one plain transaction."""
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{path}"))
+
+    def step(session: Session, chunk: Sequence[int]) -> None:
+        for _ in range(statements):
+            session.execute(text("INSERT INTO log VALUES ('bulk', 'w', 0)"))
+            started.set()
+            time.sleep(pause)
+
+    if turns:
+        write_in_turns(sessions, [0], step)
+    else:
+        with transaction(sessions) as session:
+            step(session, [0])
+
+
+@pytest.mark.parametrize("turns", [True, False])
+def test_a_priority_writer_waits_for_one_statement_of_a_slice(tmp_path: Path,
+                                                              turns: bool) -> None:
+    """Across processes: the alert waits for the bulk slice's next statement (40 ms apart), not
+    for the 400 ms slice (the control writes it in one plain transaction)."""
+    path = tmp_path / "db.sqlite3"
+    _engine(path).dispose()
+    context = multiprocessing.get_context("spawn")
+    started, waits = context.Event(), context.Queue()
+    bulk = context.Process(target=_bulk_statements, args=(str(path), started, 10, 0.04, turns))
+    bulk.start()
+    try:
+        assert started.wait(30)
+        _priority_waits(str(path), True, 1, waits)
+        waited = waits.get(timeout=5)
+    finally:
+        bulk.join(30)
+    assert bulk.exitcode == 0
+    if turns:
+        assert waited < 0.2, waited  # one 40 ms pause and scheduling slack
+    else:
+        assert waited > 0.25, waited
+    with make_engine(f"sqlite:///{path}").connect() as conn:
+        bulk_rows = conn.exec_driver_sql("SELECT count(*) FROM log WHERE who = 'bulk'").scalar()
+    assert bulk_rows == 10  # the slice that gave way was written again, once

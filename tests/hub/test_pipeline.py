@@ -422,3 +422,60 @@ def test_each_message_keeps_its_own_metadata(services: Services, account: Accoun
     by_id = {message.id: message.meta for message in rows(services)}
     assert [by_id[r.message_id] for r in results if r.message_id] == [
         {"order": "A1"}, {}, {"order": "A3", "lines": [1, 2]}, {}]
+
+
+def test_a_campaign_chunk_gives_way_to_an_alert_and_is_written_once(
+        services: Services, account: Account) -> None:
+    """A priority writer (an alert) starts waiting while a campaign chunk's transaction runs:
+    the chunk rolls back at its next statement, the alert goes first and sees none of it, then
+    the chunk is written again: each message and its credit once."""
+    import contextlib
+    import fcntl
+    import os
+    import sqlite3
+
+    from sqlalchemy import make_url
+
+    from hub.models import Campaign
+
+    engine = services.sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("giving way is the SQLite writer gate's (PostgreSQL locks rows)")
+    path = make_url(services.settings.effective_database_url).database
+    with transaction(services.sessions) as session:
+        session.add(Campaign(id="cmp_way", account_id=account.id, total=20))
+    call = pipeline.start_campaign(services, account, "cmp_way")
+    seen_by_alert: list[int] = []
+    alerts: list[threading.Thread] = []
+    claims: list[int] = []
+
+    def alert() -> None:  # as hub.db.WriterGate does for a priority writer
+        waiting = os.open(f"{path}.writer.priority", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(waiting, fcntl.LOCK_SH)
+
+        def run() -> None:
+            gate = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT)
+            fcntl.flock(gate, fcntl.LOCK_EX)
+            os.close(waiting)
+            with contextlib.closing(sqlite3.connect(str(path))) as reader:
+                seen_by_alert.append(reader.execute("SELECT count(*) FROM messages").fetchone()[0])
+            os.close(gate)
+
+        alerts.append(threading.Thread(target=run))
+        alerts[-1].start()
+
+    def during(_session: object) -> bool:
+        claims.append(1)
+        if not alerts:
+            alert()
+        return True
+
+    requests = [sms(to=f"+3361234{i:04d}", idempotency_key=f"cmp_way#{i}") for i in range(20)]
+    counts = pipeline.submit_campaign_chunk(services, call, requests, during=during)
+    alerts[0].join(10)
+    assert counts == {"accepted": 20}
+    assert len(claims) == 2  # rolled back once, then written
+    assert seen_by_alert == [0]
+    assert len(rows(services)) == 20
+    with services.sessions() as session:
+        assert ledger.spendable(session, account.id) == Decimal(100) - 20 * UNIT_PRICE
