@@ -87,14 +87,28 @@ def _role_command(name: str) -> click.Command:
     @data_dir_option
     @click.option("--host", default=None, help="Listening address (roles that listen).")
     @click.option("--port", default=None, type=int, help="Listening port (roles that listen).")
-    def command(data_dir: Path | None, host: str | None, port: int | None) -> None:
+    @click.option("--queues", default=None,
+                  help="Sending queues to consume, comma-separated (dispatcher; default: "
+                       "transactional,bulk).")
+    def command(data_dir: Path | None, host: str | None, port: int | None,
+                queues: str | None) -> None:
         reason = unavailable(role)
         if reason:
             raise click.ClickException(reason)
         from hub.config import ensure_secret_key
 
+        if queues is not None:
+            from hub.queues import DISPATCH_QUEUES
+
+            unknown = sorted({q.strip() for q in queues.split(",")} - set(DISPATCH_QUEUES))
+            if unknown or role.name != "dispatcher":
+                raise click.BadParameter(
+                    f"the dispatcher's queues are among {', '.join(DISPATCH_QUEUES)}"
+                    if role.name == "dispatcher" else "only the dispatcher takes queues",
+                    param_hint="--queues")
         settings = ensure_secret_key(settings_for(data_dir))
-        sys.exit(role.run(settings, {"host": host, "port": port}))
+        options = {"host": host, "port": port, "queues": queues}
+        sys.exit(role.run(settings, options))
 
     command.__doc__ = f"Run the {name} process: {role.description}."
     return click.command(name)(command)

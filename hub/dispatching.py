@@ -434,6 +434,7 @@ def run_dispatcher(settings: Settings, *, driver: Driver | None = None, burst: b
     runtime = DispatchRuntime(services, driver or default_driver(settings), name=worker.name,
                               heartbeat_ttl=heartbeat_ttl)
     runtime.start()
+    load_batch(services, [])  # its connection opened and its query compiled before a first alert
     install(runtime)
     try:
         worker.work(with_scheduler=True, burst=burst)

@@ -89,11 +89,15 @@ def run_web(settings: Settings, options: Mapping[str, Any]) -> int:
 
 def run_dispatcher(settings: Settings, options: Mapping[str, Any]) -> int:
     """The dispatcher: an RQ SimpleWorker on the sending queues holding the operator binds (the
-    only consumer of those queues; scale out by starting more)."""
+    only consumer of those queues; scale out by starting more). ``queues`` (comma-separated)
+    narrows what it consumes: ``smshub run``, which also starts the ``alerts`` dispatcher,
+    gives its dispatchers the bulk queue only."""
     from hub.queues import DISPATCH_QUEUES
 
+    queues = tuple(name.strip() for name in (options.get("queues") or "").split(",")
+                   if name.strip()) or DISPATCH_QUEUES
     lower_priority(settings)
-    return _dispatch(settings, DISPATCH_QUEUES)
+    return _dispatch(settings, queues)
 
 
 def run_alerts(settings: Settings, options: Mapping[str, Any]) -> int:

@@ -129,7 +129,14 @@ class Supervisor:
         base = [sys.executable, "-m", "hub.cli", role.name]
         ports = {"web": self.settings.port, "smtp": self.settings.smtp_port,
                  "smsc": self.settings.smsc_port}
-        return [*base, "--port", str(ports[role.name])] if role.name in ports else base
+        if role.name in ports:
+            return [*base, "--port", str(ports[role.name])]
+        if role.name == "dispatcher" and not unavailable(ROLES["alerts"]):
+            # transactional messages are the alerts dispatcher's alone: an alert taken by a
+            # dispatcher busy with a campaign would wait for its write turns without priority
+            # (a dead alerts process stops the whole hub, so they are never left unsent)
+            return [*base, "--queues", "bulk"]
+        return base
 
     def start(self) -> None:
         env = child_environment(self.settings)

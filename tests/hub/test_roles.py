@@ -97,3 +97,49 @@ def test_start_up_objects_are_left_out_of_full_collections() -> None:
     before, frozen, left = map(int, done.stdout.split())
     assert frozen > before > 10_000  # the hub's modules and everything they built
     assert left < 1_000  # what a full collection still walks
+
+
+def test_smshub_run_leaves_transactional_jobs_to_the_alerts_dispatcher(
+        settings: Settings) -> None:
+    """An alert taken by a dispatcher busy with a campaign would wait for its write turns
+    without priority: under ``smshub run`` the dispatchers consume the bulk queue only, and
+    the alerts dispatcher the transactional one."""
+    from hub.runtime import Supervisor
+
+    supervisor = Supervisor(settings)
+    assert supervisor.command(ROLES["dispatcher"])[-2:] == ["--queues", "bulk"]
+    assert "--queues" not in supervisor.command(ROLES["alerts"])
+
+
+def test_the_dispatcher_role_consumes_the_queues_it_is_given(settings: Settings,
+                                                             services: Services,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    from hub import roles
+
+    monkeypatch.setattr(roles, "stop_on_term", lambda: None)  # not in the test process
+    monkeypatch.setattr(roles, "freeze_startup", lambda: None)
+    jobs = {name: services.queue(name).enqueue("hub.ids.ulid") for name in DISPATCH_QUEUES}
+    real = dispatching.run_dispatcher
+    monkeypatch.setattr(dispatching, "run_dispatcher", lambda settings, queues: real(
+        settings, queues=queues, burst=True, driver=SinkDriver(tmp_path / "sent.log")))
+    assert roles.run_dispatcher(settings, {"queues": "bulk"}) == 0
+    status = {name: Job.fetch(job.id, connection=services.redis).get_status()
+              for name, job in jobs.items()}
+    assert status == {TRANSACTIONAL: "queued", BULK: "finished"}
+
+
+@pytest.mark.parametrize(("role", "queues", "message"), [
+    ("dispatcher", "bulk,callbacks", "queues are among transactional, bulk"),
+    ("worker", "bulk", "only the dispatcher takes queues"),
+])
+def test_the_cli_refuses_queues_a_role_cannot_consume(runner: object, role: str, queues: str,
+                                                      message: str) -> None:
+    from click.testing import CliRunner
+
+    from hub.cli import main
+
+    assert isinstance(runner, CliRunner)
+    result = runner.invoke(main, [role, "--queues", queues])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
