@@ -145,16 +145,31 @@ class _Run(NamedTuple):
 
 
 def _begin(services: Services, campaign_id: str) -> _Run | None:
+    """The run's state, marking the campaign ``running`` on its first job. Its next jobs (one
+    per :data:`JOB_SLICE`) only read: they neither wait for the write turn nor hold it."""
+    with reading(services.sessions) as session:
+        state, started = _run_of(session, campaign_id)
+    if state is None or started:
+        return state
     with transaction(services.sessions) as session:
-        campaign = session.get(Campaign, campaign_id)
-        found = session.get(CampaignRun, campaign_id)
-        if campaign is None or found is None or found.finished_at is not None:
-            return None
-        if found.started_at is None:
-            found.started_at = utcnow()
+        state, _ = _run_of(session, campaign_id, start=True)
+    return state
+
+
+def _run_of(session: Session, campaign_id: str, *, start: bool = False,
+            ) -> tuple[_Run | None, bool]:
+    """The run's state (None when there is nothing left to run) and whether it was started;
+    ``start`` marks it started and the campaign ``running``."""
+    campaign = session.get(Campaign, campaign_id)
+    found = session.get(CampaignRun, campaign_id)
+    if campaign is None or found is None or found.finished_at is not None:
+        return None, False
+    started = found.started_at is not None and campaign.status == "running"
+    if start:
+        found.started_at = found.started_at or utcnow()
         campaign.status = "running"
-        return _Run(campaign.account_id, dict(found.content), found.done, found.chunks,
-                    found.chunk_size)
+    return _Run(campaign.account_id, dict(found.content), found.done, found.chunks,
+                found.chunk_size), started
 
 
 def _submit(services: Services, call: Call, campaign_id: str, state: _Run, seq: int) -> None:

@@ -265,3 +265,28 @@ def test_a_post_paid_campaign_within_its_limit_is_accepted(queued_app: Flask) ->
     work(queued_app)
     done = queued_app.test_client().get(f"/api/v1/campaigns/{body['id']}", headers=auth(key)).json
     assert done is not None and done["counts"] == {"accepted": 2, "refused": 1}
+
+
+def test_a_continuation_job_reads_the_run_without_the_write_turn(queued_app: Flask) -> None:
+    """The first job marks the campaign running; a continuation (one per JOB_SLICE) only reads
+    its run, so it begins at once while another transaction holds the write turn."""
+    _, key = new_account(queued_app, credits=Decimal(100))
+    body = queued_app.test_client().post(
+        "/api/v1/campaigns", json={"to": _numbers(3), "text": "Promo"}, headers=auth(key)).json
+    assert body is not None
+    services = queued_app.extensions["smshub"]
+    first = campaigns._begin(services, body["id"])
+    assert first is not None and first.first == 0
+    with sessions(queued_app)() as session:
+        assert session.get(Campaign, body["id"]).status == "running"  # type: ignore[union-attr]
+    began: list[campaigns._Run | None] = []
+    with transaction(services.sessions) as holder:  # the write turn (and the rows) held
+        holder.execute(select(Campaign).where(Campaign.id == body["id"]).with_for_update())
+        holder.get(Campaign, body["id"]).name = "held"  # type: ignore[union-attr]
+        holder.flush()
+        thread = threading.Thread(target=lambda: began.append(
+            campaigns._begin(services, body["id"])))
+        thread.start()
+        thread.join(5)
+        assert not thread.is_alive(), "the continuation waited for the write turn"
+    assert began == [first]
