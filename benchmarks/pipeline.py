@@ -16,7 +16,7 @@ worker's.
 
 With ``--dispatch`` the SMSC simulator runs on loopback in a process of its own (as the
 ``smsc`` role does) and the dispatcher processes of ``smshub run`` (``python -m hub.cli
-dispatcher`` × ``dispatchers`` on both sending queues, ``alerts`` on the transactional one;
+dispatcher`` × ``dispatchers`` on the bulk queue, ``alerts`` on the transactional one;
 real SMPP; logs in ``<workdir>/logs``) drain the queues while the campaign job runs;
 it prints the end-to-end rate until every campaign message is ``submitted`` (to the last
 message's own ``submitted_at``), and the p99 latency of ``--alerts`` single transactional SMS
@@ -193,7 +193,7 @@ def campaign_status(services: Services, campaign_id: str) -> str:
 
 def start_dispatchers(services: Services) -> list[subprocess.Popen[bytes]]:
     """The processes ``smshub run`` starts for sending: the simulator (``smsc``), the
-    ``dispatcher`` processes (both sending queues; ``dispatchers`` of them) and ``alerts``
+    ``dispatcher`` processes (the bulk queue; ``dispatchers`` of them) and ``alerts``
     (transactional only)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -18,6 +18,9 @@ Interactive processes (the web app, the alerts dispatcher) call :func:`prioritis
 one of their writers waits for the gate it holds a shared lock on ``<file>.writer.priority``, and
 the other writers (campaign jobs, bulk dispatch) step aside while that lock is held, so a single
 alert waits for at most the write transaction already under way, never for a stream of them.
+Bulk transactions also give way in their middle (:func:`giving_way`, :func:`write_in_turns`):
+at its next statement, a bulk writer rolls back the work under way (a slice, a campaign chunk)
+and does it again after the alert.
 """
 
 from __future__ import annotations

@@ -419,7 +419,8 @@ def run_dispatcher(settings: Settings, *, driver: Driver | None = None, burst: b
                    heartbeat_ttl: float = 15.0, queues: Sequence[str] = DISPATCH_QUEUES,
                    **worker_options: Any) -> None:
     """The dispatcher process: runtime + an RQ SimpleWorker on ``queues`` (transactional, then
-    bulk, by default; ``smshub alerts`` listens to transactional only).
+    bulk, by default; ``smshub alerts`` listens to transactional only, and the dispatchers of
+    ``smshub run`` to bulk only).
 
     The worker also runs RQ's scheduler, which enqueues the promotions of scheduled messages.
     """
