@@ -226,10 +226,7 @@ def _tune_sqlite(engine: Engine, gate: WriterGate | None, lock_timeout: float) -
 
     @event.listens_for(engine, "before_cursor_execute")
     def _on_statement(conn: Any, *_: Any) -> None:
-        info = conn.connection.info
-        if info.get(_YIELDING) and not _priority and WriterGate.wanted(info):
-            info[_YIELDING] = False  # the rollback that follows goes through
-            raise GiveWay
+        _give_way_if_wanted(conn.connection.info)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -308,6 +305,19 @@ def priority_waiting(session: Session) -> bool:
 class GiveWay(Exception):
     """Raised before a statement of a :func:`giving_way` block while a priority writer waits
     for the write turn: the caller rolls the block back and does it again after the waiter."""
+
+
+def _give_way_if_wanted(info: dict[str, Any]) -> None:
+    if info.get(_YIELDING) and not _priority and WriterGate.wanted(info):
+        info[_YIELDING] = False  # the rollback that follows goes through
+        raise GiveWay
+
+
+def give_way_point(session: Session) -> None:
+    """In a :func:`giving_way` block, give way here when a priority writer waits: before the
+    Python work that prepares a large statement (its rows), not only at the statement."""
+    if may_give_way(session):
+        _give_way_if_wanted(session.connection().connection.info)
 
 
 def may_give_way(session: Session) -> bool:
@@ -462,6 +472,7 @@ def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     if not rows:
         return
     session.flush()  # pending ORM changes go first, as session.execute would have done
+    give_way_point(session)
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "sqlite":
@@ -491,6 +502,7 @@ def update_each(session: Session, table: Table, key: str, rows: Sequence[Mapping
         return
     columns = [name for name in rows[0] if name != key]
     session.flush()  # pending ORM changes go first, as session.execute would have done
+    give_way_point(session)
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "sqlite":

@@ -45,7 +45,16 @@ from sqlalchemy.orm import Session
 from connectors.base import SmsRequest, SubmitResult
 from hub import ledger, queues
 from hub.callbacks import outbox
-from hub.db import GIVE_WAY_LIMIT, GiveWay, giving_way, insert_many, one_of, reading, transaction
+from hub.db import (
+    GIVE_WAY_LIMIT,
+    GiveWay,
+    give_way_point,
+    giving_way,
+    insert_many,
+    one_of,
+    reading,
+    transaction,
+)
 from hub.models import Account, Message, utcnow
 from hub.recipients import domestic_countries
 from hub.services import Services
@@ -267,6 +276,7 @@ def _reference(call: Call, drafts: list[Draft]) -> str:
 
 
 def _insert(session: Session, chunk: Chunk) -> None:
+    give_way_point(session)  # before building the rows, when an alert waits
     rows = chunk.rows()
     if rows:
         insert_many(session, cast(Table, Message.__table__), rows)

@@ -527,3 +527,28 @@ def test_a_priority_writer_waits_for_one_statement_of_a_slice(tmp_path: Path,
     with make_engine(f"sqlite:///{path}").connect() as conn:
         bulk_rows = conn.exec_driver_sql("SELECT count(*) FROM log WHERE who = 'bulk'").scalar()
     assert bulk_rows == 10  # the slice that gave way was written again, once
+
+
+def test_a_give_way_point_gives_way_only_in_a_giving_way_block(tmp_path: Path) -> None:
+    """Before the rows of a large statement are built: inside a giving_way block, with a
+    priority writer waiting, the point raises GiveWay (once: the rollback then goes through);
+    outside a block, or with nobody waiting, it lets the work go on."""
+    import os
+
+    from hub.db import GiveWay, give_way_point, giving_way
+
+    path = tmp_path / "db.sqlite3"
+    sessions = make_sessionmaker(_engine(path))
+    with sessions() as session, session.begin():
+        session.execute(text("INSERT INTO log VALUES ('bulk', 'a', 0)"))
+        with giving_way(session):
+            give_way_point(session)  # nobody waits
+        waiting = _priority_writer_waiting(path)
+        try:
+            give_way_point(session)  # outside a block
+            with pytest.raises(GiveWay), giving_way(session):
+                give_way_point(session)
+            session.execute(text("INSERT INTO log VALUES ('bulk', 'b', 0)"))  # goes through
+        finally:
+            os.close(waiting)
+    assert _committed(path) == ["a", "b"]
