@@ -9,7 +9,8 @@ one campaign of ``--count`` distinct numbers with ``hub.pipeline.submit`` (as th
 send jobs of the bulk size (``bulk_batch_size``, as a campaign's are; ``--batch-size`` changes it),
 then starts the SMSC simulator on loopback (a thread of this process, with receipts) and the
 ``dispatcher`` processes ``smshub run`` starts (``python -m hub.cli dispatcher``: RQ worker +
-SMPP driver; ``dispatchers`` of them, 2 by default; their logs in ``<workdir>/logs``). It
+SMPP driver; ``dispatchers`` of them, 2 by default, on both sending queues as there is no
+``alerts`` process here; their logs in ``<workdir>/logs``). It
 prints:
 
 * messages/second submitted: from the dispatcher's start until every message has left
@@ -157,8 +158,11 @@ def measure(workdir: Path, count: int, window: int, limit: float,
         before = resource.getrusage(resource.RUSAGE_SELF)
         child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         settings = services.settings.replace(smsc_port=sim.port)
+        # no alerts dispatcher here: the dispatchers take both sending queues, as a plain
+        # `smshub dispatcher` does (these messages are not a campaign's: transactional)
         workers = [start_role(settings, "dispatcher", workdir / "logs", smpp_window=window,
-                              smpp_binds=binds) for _ in range(dispatchers)]  # fmt: skip
+                              smpp_binds=binds, queues="transactional,bulk")
+                   for _ in range(dispatchers)]
         try:
             _wait(services, figures, accepted, time.perf_counter(), limit, sim)
         finally:

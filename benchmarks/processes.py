@@ -16,14 +16,17 @@ from hub.roles import ROLES, child_environment
 from hub.runtime import Supervisor
 
 
-def start_role(settings: Settings, role: str, log_dir: Path,
+def start_role(settings: Settings, role: str, log_dir: Path, *, queues: str | None = None,
                **env: object) -> subprocess.Popen[bytes]:  # fmt: skip
     """Start ``role`` against ``settings``; ``env`` adds settings by name
-    (``smpp_window=50`` is ``SMSHUB_SMPP_WINDOW=50``)."""
+    (``smpp_window=50`` is ``SMSHUB_SMPP_WINDOW=50``). ``queues`` replaces the sending queues
+    ``smshub run`` gives a dispatcher (the bulk one, beside its ``alerts`` dispatcher)."""
     environment = child_environment(settings)
     environment.update({f"SMSHUB_{name.upper()}": str(value) for name, value in env.items()})
     log_dir.mkdir(parents=True, exist_ok=True)
     command = Supervisor(settings).command(ROLES[role])
+    if queues is not None:
+        command = [*command[:command.index(role) + 1], "--queues", queues]
     with open(log_dir / f"{role}.log", "ab") as log:
         process = subprocess.Popen(command, env=environment, stdout=log,
                                    stderr=subprocess.STDOUT)  # fmt: skip
