@@ -77,7 +77,7 @@ TURN_SLICE = 250
 """Items a bulk writer writes between two checks for a waiting priority writer
 (:func:`write_in_turns`)."""
 
-GIVE_WAY_LIMIT = 3
+GIVE_WAY_LIMIT = 10
 """Times one slice or chunk of bulk work gives way (:func:`giving_way`) before it is written
 without giving way: priority writers that kept coming cannot starve it."""
 
