@@ -177,7 +177,7 @@ def _submit_chunk(services: Services, call: Call, requests: Sequence[SmsRequest]
     attempt = gave_way = 0
     while attempt < RACE_RETRIES:
         try:
-            if attempt == 0 and planned is None:
+            if planned is None and (attempt == 0 or gave_way):
                 with reading(services.sessions) as session:
                     planned = _plan(session, call, requests)
             with (transaction(services.sessions) as session,
@@ -194,6 +194,8 @@ def _submit_chunk(services: Services, call: Call, requests: Sequence[SmsRequest]
                 _insert(session, chunk)
         except GiveWay:  # rolled back for an alert: written again after it
             gave_way += 1
+            if planned is not None and planned.trimmed:  # its balance was rolled back too
+                planned = None
             continue
         except (IntegrityError, RaceLost):
             if attempt == RACE_RETRIES - 1:

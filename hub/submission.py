@@ -197,6 +197,9 @@ class Chunk:
     recent messages the flood rules counted: :meth:`unchanged` compares them again."""
     marks: dict[str, Mark] | None = None
     """SQLite: the high-water marks of messages and opt-outs in the planning snapshot."""
+    trimmed: bool = False
+    """Some drafts were refused for the balance of a write transaction (:meth:`refuse_unpaid`):
+    a transaction that rolls back must not keep that decision (it plans the chunk again)."""
 
     def prepare(self, index: int, request: SmsRequest,
                 replays: Mapping[str, SubmitResult]) -> Draft:
@@ -322,6 +325,7 @@ class Chunk:
 
     def refuse_unpaid(self, drafts: Sequence[Draft], error: HubError) -> None:
         """Refuse the drafts the balance could not cover (and forget them as duplicates)."""
+        self.trimmed = self.trimmed or bool(drafts)
         for draft in drafts:
             draft.refusal = Refusal(INSUFFICIENT_CREDITS, error.message)
             if self.by_number.get(draft.to, None) is not None and \

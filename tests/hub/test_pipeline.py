@@ -479,3 +479,66 @@ def test_a_campaign_chunk_gives_way_to_an_alert_and_is_written_once(
     assert len(rows(services)) == 20
     with services.sessions() as session:
         assert ledger.spendable(session, account.id) == Decimal(100) - 20 * UNIT_PRICE
+
+
+def test_a_chunk_trimmed_to_its_balance_is_planned_again_after_giving_way(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The balance covers 10 of the chunk's 20 messages. An alert comes to wait after the
+    chunk was trimmed to it, in the transaction that then rolls back: the refusals decided on
+    that balance go with it, the chunk is planned again and written once (10 accepted, 10
+    refused, 10 reserved)."""
+    import fcntl
+    import os
+
+    from sqlalchemy import make_url
+
+    from hub.models import Campaign
+
+    engine = services.sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("giving way is the SQLite writer gate's (PostgreSQL locks rows)")
+    from tests.hub.conftest import seed_prices
+
+    seed_prices(services)
+    account = make_account(services, credits=10 * UNIT_PRICE)
+    path = make_url(services.settings.effective_database_url).database
+    with transaction(services.sessions) as session:
+        session.add(Campaign(id="cmp_trim", account_id=account.id, total=20))
+    call = pipeline.start_campaign(services, account, "cmp_trim")
+    alerts: list[threading.Thread] = []
+    trimmed: list[bool] = []
+    plans: list[int] = []
+    real_insert, real_plan = pipeline._insert, pipeline._plan
+
+    def insert(session: object, chunk: object) -> None:
+        trimmed.append(chunk.trimmed)  # type: ignore[attr-defined]
+        if not alerts:  # a priority writer starts waiting, as hub.db.WriterGate does
+            waiting = os.open(f"{path}.writer.priority", os.O_RDWR | os.O_CREAT)
+            fcntl.flock(waiting, fcntl.LOCK_SH)
+
+            def run() -> None:
+                gate = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT)
+                fcntl.flock(gate, fcntl.LOCK_EX)
+                os.close(waiting)
+                os.close(gate)
+
+            alerts.append(threading.Thread(target=run))
+            alerts[-1].start()
+        real_insert(session, chunk)  # type: ignore[arg-type]
+
+    def plan(*args: object) -> object:
+        plans.append(1)
+        return real_plan(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "_insert", insert)
+    monkeypatch.setattr(pipeline, "_plan", plan)
+    requests = [sms(to=f"+3361234{i:04d}", idempotency_key=f"cmp_trim#{i}") for i in range(20)]
+    counts = pipeline.submit_campaign_chunk(services, call, requests, during=lambda _s: True)
+    alerts[0].join(10)
+    assert trimmed == [True, True]  # the rolled-back attempt, then the one that committed
+    assert len(plans) == 2  # planned again after giving way
+    assert counts == {"accepted": 10, "refused": 10}
+    stored = rows(services)
+    assert sorted(m.status for m in stored) == ["accepted"] * 10 + ["refused"] * 10
+    with services.sessions() as session:
+        assert ledger.spendable(session, account.id) == Decimal(0)
