@@ -297,9 +297,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def priority_waiting(session: Session) -> bool:
     """Whether a priority writer (:func:`prioritise_writes`) waits for the write turn that this
     session's transaction holds. Always False on PostgreSQL and for priority processes."""
-    if _priority or not is_sqlite(session):
-        return False
-    return WriterGate.wanted(session.connection().connection.info)
+    return may_give_way(session) and WriterGate.wanted(session.connection().connection.info)
 
 
 class GiveWay(Exception):

@@ -197,9 +197,6 @@ class Chunk:
     recent messages the flood rules counted: :meth:`unchanged` compares them again."""
     marks: dict[str, Mark] | None = None
     """SQLite: the high-water marks of messages and opt-outs in the planning snapshot."""
-    trimmed: bool = False
-    """Some drafts were refused for the balance of a write transaction (:meth:`refuse_unpaid`):
-    a transaction that rolls back must not keep that decision (it plans the chunk again)."""
 
     def prepare(self, index: int, request: SmsRequest,
                 replays: Mapping[str, SubmitResult]) -> Draft:
@@ -323,9 +320,16 @@ class Chunk:
     def has_replays(self) -> bool:
         return any(d.duplicate_of is not None for d in self.drafts)
 
+    @property
+    def trimmed(self) -> bool:
+        """Whether some drafts were refused for the balance of a write transaction
+        (:meth:`refuse_unpaid`): a transaction that rolls back must not keep that decision (the
+        chunk is planned again)."""
+        return any(d.refusal is not None and d.refusal.code == INSUFFICIENT_CREDITS
+                   for d in self.drafts)
+
     def refuse_unpaid(self, drafts: Sequence[Draft], error: HubError) -> None:
         """Refuse the drafts the balance could not cover (and forget them as duplicates)."""
-        self.trimmed = self.trimmed or bool(drafts)
         for draft in drafts:
             draft.refusal = Refusal(INSUFFICIENT_CREDITS, error.message)
             if self.by_number.get(draft.to, None) is not None and \
