@@ -9,7 +9,7 @@ import multiprocessing.queues
 import multiprocessing.synchronize
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from hub.db import make_engine, make_sessionmaker, reading, transaction, write_in_turns
+from tests.hub.priority_writer import priority_writer_waiting, waiting_priority_writer
 
 
 def _engine(path: Path, **kwargs: float) -> Engine:
@@ -248,17 +249,6 @@ def test_a_priority_writer_waits_for_one_bulk_transaction_at_most(tmp_path: Path
         assert measured[-1] > 0.15, measured  # the control: starved past several of them
 
 
-def _priority_writer_waiting(path: Path) -> int:
-    """What a priority writer holds while it waits for the gate (a shared lock on the priority
-    file); returns the descriptor, to close when it stops waiting."""
-    import fcntl
-    import os
-
-    fd = os.open(f"{path}.writer.priority", os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_SH)
-    return fd
-
-
 def _committed(path: Path) -> list[str]:
     """What another connection reads (a plain read: it never waits for the writer)."""
     import sqlite3
@@ -287,23 +277,8 @@ def test_a_write_in_turns_is_one_transaction_when_nobody_waits(tmp_path: Path) -
 
 
 def _waiting_priority_writer(path: Path, got_in: list[list[str]]) -> threading.Thread:
-    """A priority writer that starts waiting now, as :class:`hub.db.WriterGate` does: a shared
-    lock on the priority file, then the gate; once in, it notes what it reads and goes."""
-    import fcntl
-    import os
-
-    waiting = _priority_writer_waiting(path)
-
-    def run() -> None:
-        gate = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT)
-        fcntl.flock(gate, fcntl.LOCK_EX)
-        os.close(waiting)  # no longer waiting
-        got_in.append(_committed(path))
-        os.close(gate)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
+    """A priority writer that starts waiting now; once in, it notes what it reads and goes."""
+    return waiting_priority_writer(path, lambda: got_in.append(_committed(path)))
 
 
 def test_a_write_in_turns_lets_a_waiting_priority_writer_in_after_the_slice(
@@ -339,7 +314,7 @@ def test_a_priority_process_does_not_give_way_to_itself(tmp_path: Path) -> None:
 
     path = tmp_path / "db.sqlite3"
     sessions = make_sessionmaker(_engine(path))
-    waiting = _priority_writer_waiting(path)
+    waiting = priority_writer_waiting(path)
     db.prioritise_writes()  # restored after the test by the suite's fixture
     try:
         finished: list[list[int]] = []
@@ -368,24 +343,31 @@ def _bulk_in_turns(path: str, started: multiprocessing.synchronize.Event, slices
                 step(session, [item])
 
 
+def _alert_wait_beside(path: Path, bulk_writer: Callable[..., None], turns: bool) -> float:
+    """How long an alert (a priority writer of another process) waits for the write turn
+    once ``bulk_writer`` (its 10 units of 40 ms each, in turns or not) has begun writing."""
+    _engine(path).dispose()
+    context = multiprocessing.get_context("spawn")
+    started, waits = context.Event(), context.Queue()
+    bulk = context.Process(target=bulk_writer, args=(str(path), started, 10, 0.04, turns))
+    bulk.start()
+    try:
+        assert started.wait(30)
+        _priority_waits(str(path), True, 1, waits)
+        waited: float = waits.get(timeout=5)
+    finally:
+        bulk.join(30)
+    assert bulk.exitcode == 0
+    return waited
+
+
 @pytest.mark.parametrize("turns", [True, False])
 def test_a_priority_writer_waits_for_one_slice_of_a_write_in_turns(tmp_path: Path,
                                                                   turns: bool) -> None:
     """Across processes: the alert waits for one 40 ms slice, not for the 400 ms group (the
     control writes the same group in one plain transaction)."""
     path = tmp_path / "db.sqlite3"
-    _engine(path).dispose()
-    context = multiprocessing.get_context("spawn")
-    started, waits = context.Event(), context.Queue()
-    bulk = context.Process(target=_bulk_in_turns, args=(str(path), started, 10, 0.04, turns))
-    bulk.start()
-    try:
-        assert started.wait(30)
-        _priority_waits(str(path), True, 1, waits)
-        waited = waits.get(timeout=5)
-    finally:
-        bulk.join(30)
-    assert bulk.exitcode == 0
+    waited = _alert_wait_beside(path, _bulk_in_turns, turns)
     if turns:
         assert waited < 0.2, waited  # the 30 ms pause, one slice and scheduling slack
     else:
@@ -508,18 +490,7 @@ def test_a_priority_writer_waits_for_one_statement_of_a_slice(tmp_path: Path,
     """Across processes: the alert waits for the bulk slice's next statement (40 ms apart), not
     for the 400 ms slice (the control writes it in one plain transaction)."""
     path = tmp_path / "db.sqlite3"
-    _engine(path).dispose()
-    context = multiprocessing.get_context("spawn")
-    started, waits = context.Event(), context.Queue()
-    bulk = context.Process(target=_bulk_statements, args=(str(path), started, 10, 0.04, turns))
-    bulk.start()
-    try:
-        assert started.wait(30)
-        _priority_waits(str(path), True, 1, waits)
-        waited = waits.get(timeout=5)
-    finally:
-        bulk.join(30)
-    assert bulk.exitcode == 0
+    waited = _alert_wait_beside(path, _bulk_statements, turns)
     if turns:
         assert waited < 0.2, waited  # one 40 ms pause and scheduling slack
     else:
@@ -543,7 +514,7 @@ def test_a_give_way_point_gives_way_only_in_a_giving_way_block(tmp_path: Path) -
         session.execute(text("INSERT INTO log VALUES ('bulk', 'a', 0)"))
         with giving_way(session):
             give_way_point(session)  # nobody waits
-        waiting = _priority_writer_waiting(path)
+        waiting = priority_writer_waiting(path)
         try:
             give_way_point(session)  # outside a block
             with pytest.raises(GiveWay), giving_way(session):

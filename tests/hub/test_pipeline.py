@@ -19,6 +19,7 @@ from hub.models import Account, Message, OptOut
 from hub.services import Services, build_services
 from sms_core.errors import BillingError, HubError
 from tests.hub.conftest import UNIT_PRICE, make_account
+from tests.hub.priority_writer import waiting_priority_writer
 
 MOBILE = "06 12 34 56 78"
 MOBILE_E164 = "+33612345678"
@@ -430,8 +431,6 @@ def test_a_campaign_chunk_gives_way_to_an_alert_and_is_written_once(
     the chunk rolls back at its next statement, the alert goes first and sees none of it, then
     the chunk is written again: each message and its credit once."""
     import contextlib
-    import fcntl
-    import os
     import sqlite3
 
     from sqlalchemy import make_url
@@ -449,25 +448,14 @@ def test_a_campaign_chunk_gives_way_to_an_alert_and_is_written_once(
     alerts: list[threading.Thread] = []
     claims: list[int] = []
 
-    def alert() -> None:  # as hub.db.WriterGate does for a priority writer
-        waiting = os.open(f"{path}.writer.priority", os.O_RDWR | os.O_CREAT)
-        fcntl.flock(waiting, fcntl.LOCK_SH)
-
-        def run() -> None:
-            gate = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT)
-            fcntl.flock(gate, fcntl.LOCK_EX)
-            os.close(waiting)
-            with contextlib.closing(sqlite3.connect(str(path))) as reader:
-                seen_by_alert.append(reader.execute("SELECT count(*) FROM messages").fetchone()[0])
-            os.close(gate)
-
-        alerts.append(threading.Thread(target=run))
-        alerts[-1].start()
+    def seen() -> None:
+        with contextlib.closing(sqlite3.connect(str(path))) as reader:
+            seen_by_alert.append(reader.execute("SELECT count(*) FROM messages").fetchone()[0])
 
     def during(_session: object) -> bool:
         claims.append(1)
         if not alerts:
-            alert()
+            alerts.append(waiting_priority_writer(str(path), seen))
         return True
 
     requests = [sms(to=f"+3361234{i:04d}", idempotency_key=f"cmp_way#{i}") for i in range(20)]
@@ -487,9 +475,6 @@ def test_a_chunk_trimmed_to_its_balance_is_planned_again_after_giving_way(
     chunk was trimmed to it, in the transaction that then rolls back: the refusals decided on
     that balance go with it, the chunk is planned again and written once (10 accepted, 10
     refused, 10 reserved)."""
-    import fcntl
-    import os
-
     from sqlalchemy import make_url
 
     from hub.models import Campaign
@@ -512,18 +497,8 @@ def test_a_chunk_trimmed_to_its_balance_is_planned_again_after_giving_way(
 
     def insert(session: object, chunk: object) -> None:
         trimmed.append(chunk.trimmed)  # type: ignore[attr-defined]
-        if not alerts:  # a priority writer starts waiting, as hub.db.WriterGate does
-            waiting = os.open(f"{path}.writer.priority", os.O_RDWR | os.O_CREAT)
-            fcntl.flock(waiting, fcntl.LOCK_SH)
-
-            def run() -> None:
-                gate = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT)
-                fcntl.flock(gate, fcntl.LOCK_EX)
-                os.close(waiting)
-                os.close(gate)
-
-            alerts.append(threading.Thread(target=run))
-            alerts[-1].start()
+        if not alerts:  # a priority writer starts waiting, and goes once in
+            alerts.append(waiting_priority_writer(str(path), lambda: None))
         real_insert(session, chunk)  # type: ignore[arg-type]
 
     def plan(*args: object) -> object:
