@@ -98,14 +98,17 @@ def _role_command(name: str) -> click.Command:
         from hub.config import ensure_secret_key
 
         if queues is not None:
-            from hub.queues import DISPATCH_QUEUES
+            from hub.queues import DISPATCH_QUEUES, sending_queues
 
-            unknown = sorted({q.strip() for q in queues.split(",")} - set(DISPATCH_QUEUES))
-            if unknown or role.name != "dispatcher":
+            if role.name != "dispatcher":
+                raise click.BadParameter("only the dispatcher takes queues",
+                                         param_hint="--queues")
+            try:
+                sending_queues(queues.split(","))
+            except ValueError:
                 raise click.BadParameter(
-                    f"the dispatcher's queues are among {', '.join(DISPATCH_QUEUES)}"
-                    if role.name == "dispatcher" else "only the dispatcher takes queues",
-                    param_hint="--queues")
+                    f"the dispatcher's queues are among {', '.join(DISPATCH_QUEUES)}",
+                    param_hint="--queues") from None
         settings = ensure_secret_key(settings_for(data_dir))
         options = {"host": host, "port": port, "queues": queues}
         sys.exit(role.run(settings, options))

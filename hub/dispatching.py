@@ -35,7 +35,7 @@ from sqlalchemy import select
 from hub.config import Settings
 from hub.db import PartlyWritten, one_of, reading, write_priority
 from hub.models import Message
-from hub.queues import DISPATCH_QUEUES
+from hub.queues import DISPATCH_QUEUES, sending_queues
 from hub.receipts import Line, Sent, record_outcomes, record_report, record_reports
 from hub.replies import record_inbound
 from hub.services import Services, build_services
@@ -424,9 +424,7 @@ def run_dispatcher(settings: Settings, *, driver: Driver | None = None, burst: b
 
     The worker also runs RQ's scheduler, which enqueues the promotions of scheduled messages.
     """
-    unknown = set(queues) - set(DISPATCH_QUEUES)
-    if unknown or not queues:
-        raise ValueError(f"a dispatcher listens to {DISPATCH_QUEUES}, not {sorted(unknown)}")
+    queues = sending_queues(queues)
     services = build_services(settings)
     if services.redis is None:
         raise RuntimeError("the dispatcher needs Redis: set SMSHUB_REDIS_URL")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
@@ -38,6 +38,17 @@ JOB_TIMEOUT = 600
 
 FAILURE_TTL = int(timedelta(days=7).total_seconds())
 """How long failed jobs stay inspectable (the messages themselves are re-swept anyway)."""
+
+
+def sending_queues(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` (blanks around them stripped) as the queues of one dispatcher; raises
+    ``ValueError`` for none, or for a name that is not a sending queue (an empty one
+    included)."""
+    chosen = tuple(name.strip() for name in names)
+    unknown = set(chosen) - set(DISPATCH_QUEUES)
+    if unknown or not chosen:
+        raise ValueError(f"a dispatcher listens to {DISPATCH_QUEUES}, not {sorted(unknown)}")
+    return chosen
 
 
 def queue_for(category: str, campaign_id: str | None = None) -> str:

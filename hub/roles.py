@@ -92,10 +92,10 @@ def run_dispatcher(settings: Settings, options: Mapping[str, Any]) -> int:
     only consumer of those queues; scale out by starting more). ``queues`` (comma-separated)
     narrows what it consumes: ``smshub run``, which also starts the ``alerts`` dispatcher,
     gives its dispatchers the bulk queue only."""
-    from hub.queues import DISPATCH_QUEUES
+    from hub.queues import DISPATCH_QUEUES, sending_queues
 
-    queues = tuple(name.strip() for name in (options.get("queues") or "").split(",")
-                   if name.strip()) or DISPATCH_QUEUES
+    listed = options.get("queues")
+    queues = sending_queues(listed.split(",")) if listed else DISPATCH_QUEUES
     lower_priority(settings)
     return _dispatch(settings, queues)
 
