@@ -151,8 +151,7 @@ class Alerts(threading.Thread):
         self.latencies: list[float] = []
 
     def run(self) -> None:
-        engine = self.services.sessions.kw["bind"]
-        with engine.connect().execution_options(**{READ_ONLY: True}) as poll:
+        with watching(self.services) as poll:
             while not self.stop.is_set() and len(self.latencies) < self.limit:
                 self.latencies.append(alert_latency(self.app, self.key, len(self.latencies),
                                                     self.until, poll))
@@ -212,6 +211,12 @@ def start_dispatchers(services: Services) -> list[subprocess.Popen[bytes]]:
     return processes
 
 
+def watching(services: Services) -> Connection:
+    """The read-only connection the alerts are watched through (kept for all of them)."""
+    engine = services.sessions.kw["bind"]
+    return engine.connect().execution_options(**{READ_ONLY: True})
+
+
 def alert_latency(app: Flask, key: str, n: int, until: list[str], poll: Connection) -> float:
     """API call → the message reaches one of ``until`` (its id enqueued when ``accepted``),
     watched through ``poll``, a read-only connection kept for the alerts: a session per poll
@@ -247,8 +252,7 @@ def bench(services: Services, key: str, count: int, *, dispatch: bool, alerts: i
     worker = WorkerProcess(services) if worker_process else None
     try:
         if dispatch:  # a running hub's alerts dispatcher is warm: its first job is not counted
-            engine = services.sessions.kw["bind"]
-            with engine.connect().execution_options(**{READ_ONLY: True}) as poll:
+            with watching(services) as poll:
                 first = alert_latency(app, key, alerts, SENT, poll)
             print(f"first alert after the dispatchers started, before the campaign job (not "
                   f"counted): {first * 1000:.0f} ms")
