@@ -42,6 +42,7 @@ from sqlalchemy import (
     ARRAY,
     BindParameter,
     ColumnElement,
+    Connection,
     Engine,
     String,
     Table,
@@ -76,6 +77,11 @@ GATE_MAX_WAIT = 0.002
 TURN_SLICE = 250
 """Items a bulk writer writes between two checks for a waiting priority writer
 (:func:`write_in_turns`)."""
+
+ROWS_PER_STATEMENT = 100
+"""Rows of one executemany of :func:`insert_many` and :func:`update_each` on SQLite: a longer
+write is several, and a bulk writer gives way to a waiting priority writer between two (an
+executemany of 2,000 rows took 40 ms on a busy 2-core machine, as long as the alert waited)."""
 
 GIVE_WAY_LIMIT = 10
 """Times one slice or chunk of bulk work gives way (:func:`giving_way`) before it is written
@@ -486,7 +492,7 @@ def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         process = _bind_processor(table, dialect, name)
         if process is not None:
             columns[index] = list(map(_memoized(process), columns[index]))
-    connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+    _execute_many(connection, sql, list(zip(*columns, strict=True)))
 
 
 def update_each(session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]],
@@ -520,7 +526,14 @@ def update_each(session: Session, table: Table, key: str, rows: Sequence[Mapping
         values = [row[name] if process is None else process(row[name])
                   for name, process in zip([*columns, key], processors, strict=True)]
         params.append((*values[:-1], *fixed, values[-1]))
-    connection.exec_driver_sql(sql, params)
+    _execute_many(connection, sql, params)
+
+
+def _execute_many(connection: Connection, sql: str, params: Sequence[tuple[Any, ...]]) -> None:
+    """``sql`` for every tuple of ``params``, :data:`ROWS_PER_STATEMENT` at a time: each
+    executemany is a statement, before which a :func:`giving_way` block gives way."""
+    for start in range(0, len(params), ROWS_PER_STATEMENT):
+        connection.exec_driver_sql(sql, list(params[start:start + ROWS_PER_STATEMENT]))
 
 
 def _bind_processor(table: Table, dialect: Any, name: str) -> Callable[[Any], Any] | None:

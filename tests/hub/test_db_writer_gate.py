@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, String, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -523,3 +523,76 @@ def test_a_give_way_point_gives_way_only_in_a_giving_way_block(tmp_path: Path) -
         finally:
             os.close(waiting)
     assert _committed(path) == ["a", "b"]
+
+
+@pytest.mark.parametrize("write", ["insert_many", "update_each"])
+def test_a_long_executemany_gives_way_between_its_statements(tmp_path: Path, write: str) -> None:
+    """insert_many and update_each write ROWS_PER_STATEMENT rows per statement: a priority
+    writer that starts waiting during the first statement gets in before the second one, and
+    the block rolls back whole."""
+    import os
+
+    from sqlalchemy import Column, Float, MetaData, Table
+    from sqlalchemy import event as sa_event
+
+    from hub import db
+
+    path = tmp_path / "db.sqlite3"
+    engine = _engine(path)
+    log = Table("log", MetaData(), Column("who", String), Column("what", String),
+                Column("at", Float))
+    rows = [{"who": "bulk", "what": str(i), "at": 0.0} for i in range(db.ROWS_PER_STATEMENT * 3)]
+    if write == "update_each":
+        with engine.begin() as conn:
+            conn.execute(log.insert(), rows)
+    sessions = make_sessionmaker(engine)
+    statements: list[int] = []
+    waiting: list[int] = []
+
+    @sa_event.listens_for(engine, "after_cursor_execute")
+    def _counted(_conn: object, _cursor: object, statement: str, params: object, *_: object,
+                 ) -> None:
+        if statement.startswith(("INSERT INTO log", "UPDATE log")):
+            statements.append(len(params))  # type: ignore[arg-type]
+            if not waiting:  # a priority writer comes during the first statement
+                waiting.append(priority_writer_waiting(path))
+
+    try:
+        with pytest.raises(db.GiveWay), sessions() as session, session.begin(), \
+                db.giving_way(session):
+            if write == "insert_many":
+                db.insert_many(session, log, rows)
+            else:
+                db.update_each(session, log, "what", [{"what": r["what"]} for r in rows],
+                               {"who": "changed"})
+    finally:
+        for fd in waiting:
+            os.close(fd)
+    assert statements == [db.ROWS_PER_STATEMENT]  # one statement, then it gave way
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT who, count(*) FROM log GROUP BY who").all()
+    assert stored == ([] if write == "insert_many" else [("bulk", len(rows))])  # rolled back
+
+
+def test_insert_many_and_update_each_write_every_row_in_statements_of_bounded_size(
+        tmp_path: Path) -> None:
+    """Outside a giving_way block, the statements follow one another: every row is written."""
+    from sqlalchemy import Column, Float, MetaData, Table
+
+    from hub import db
+
+    engine = _engine(tmp_path / "db.sqlite3")
+    log = Table("log", MetaData(), Column("who", String), Column("what", String),
+                Column("at", Float))
+    count = db.ROWS_PER_STATEMENT * 2 + 7
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        db.insert_many(session, log, [{"who": "bulk", "what": str(i), "at": float(i)}
+                                      for i in range(count)])
+        db.update_each(session, log, "what", [{"what": str(i), "at": float(i) * 2}
+                                              for i in range(0, count, 2)], {"who": "even"})
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT who, what, at FROM log").all()
+    assert len(stored) == count
+    assert all((who, at) == (("even", int(what) * 2.0) if int(what) % 2 == 0
+                             else ("bulk", float(what))) for who, what, at in stored)
