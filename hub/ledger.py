@@ -15,11 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from hub import notifications
 from hub.models import Account, Balance, LedgerEntry, Pack, PriceRow
@@ -29,6 +32,22 @@ from sms_core.billing import PackState, PriceBook
 from sms_core.errors import BillingError
 
 ZERO = Decimal(0)
+
+_BALANCES = cast(Table, Balance.__table__)
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+_PACKS = cast(Table, Pack.__table__)
+
+# the ledger's writes, built once: each call only binds its values
+_ADD_ENTRY = insert(_ENTRIES)
+_SET_TOTALS = update(_BALANCES).where(_BALANCES.c.account_id == bindparam("b_account"))
+_LIVE_PACKS = (
+    select(_PACKS.c.id, _PACKS.c.remaining, _PACKS.c.expires_at, _PACKS.c.purchased_at)
+    .where(_PACKS.c.account_id == bindparam("b_account"), _PACKS.c.remaining > 0)
+    .order_by(_PACKS.c.purchased_at, _PACKS.c.id))
+_SET_REMAINING = update(_PACKS).where(_PACKS.c.id == bindparam("b_id"))
+_RENEW_ROLLING = update(_PACKS).where(
+    _PACKS.c.account_id == bindparam("b_account"), _PACKS.c.policy == "rolling",
+    _PACKS.c.remaining > 0, _PACKS.c.expires_at > bindparam("b_now"))
 
 LowBalanceHook = Callable[[Session, str, Decimal, Decimal], None]
 _low_balance_hooks: list[LowBalanceHook] = []
@@ -115,31 +134,34 @@ class Dimensions:
 def _post(session: Session, bal: Balance, kind: str, *, amount: Decimal = ZERO,
           hold: Decimal = ZERO, reference: str, count: int = 1, spender: str | None = None,
           reason: str | None = None, dims: Dimensions | None = None, pack_id: int | None = None,
-          now: datetime | None = None) -> LedgerEntry:
-    """Append one entry and apply it to the locked balance row: the only writer of both."""
+          now: datetime | None = None) -> None:
+    """Append one entry and apply it to the locked balance row: the only writer of both.
+
+    Both are written at once by two statements, not left to the ORM's flush (whose unit of work
+    cost more than the rest of a settle), and ``bal`` takes the new totals as its stored state.
+    """
     if not reference or len(reference) > 96:
         raise BillingError("a ledger reference of 1–96 characters is required",
                            code="invalid_reference")
-    before = bal.available
     dims = dims or Dimensions()
-    entry = LedgerEntry(
-        account_id=bal.account_id, spender_id=spender, kind=kind, amount=amount, hold=hold,
-        count=count, reference=reference, reason=reason, country=dims.country, route=dims.route,
-        source=dims.source, pack_id=pack_id, created_at=_now(now),
-    )
-    session.add(entry)
-    bal.balance += amount
-    bal.held += hold
-    bal.entries += 1
-    bal.updated_at = _now(now)
-    if bal.available != before:
-        _check_low_balance(session, bal)
-    return entry
-
-
-def _check_low_balance(session: Session, bal: Balance) -> None:
-    alerted, notify = billing.low_balance_state(bal.available, bal.low_threshold, bal.low_alerted)
-    bal.low_alerted = alerted
+    when = _now(now)
+    session.execute(_ADD_ENTRY, {
+        "account_id": bal.account_id, "spender_id": spender, "kind": kind, "amount": amount,
+        "hold": hold, "count": count, "reference": reference, "reason": reason,
+        "country": dims.country, "route": dims.route, "source": dims.source,
+        "pack_id": pack_id, "created_at": when,
+    })
+    before = bal.available
+    totals: dict[str, Any] = {"balance": bal.balance + amount, "held": bal.held + hold,
+                              "entries": bal.entries + 1, "updated_at": when}
+    after = totals["balance"] - totals["held"]
+    notify = False
+    if after != before:
+        totals["low_alerted"], notify = billing.low_balance_state(after, bal.low_threshold,
+                                                                  bal.low_alerted)
+    session.execute(_SET_TOTALS, {"b_account": bal.account_id, **totals})
+    for key, value in totals.items():
+        set_committed_value(bal, key, value)
     if notify and bal.low_threshold is not None:
         notifications.record_low_balance(session, bal.account_id, bal.available,
                                          bal.low_threshold, bal.currency)
@@ -313,19 +335,25 @@ def _pack_states(session: Session, account_id: str) -> list[tuple[Pack, PackStat
 
 
 def _draw_packs(session: Session, account_id: str, amount: Decimal) -> None:
-    pairs = _pack_states(session, account_id)
-    by_id = {state.id: pack for pack, state in pairs}
-    for pack_id, take in billing.consume([state for _, state in pairs], amount):
-        by_id[pack_id].remaining -= take
+    """Take ``amount`` from the account's packs, oldest first, by statements of their own (no
+    ORM flush); the packs this session holds as objects take their new ``remaining``."""
+    session.flush()  # pending changes to packs (an expiry) are read below
+    states = [PackState(*row) for row in session.execute(_LIVE_PACKS,
+                                                           {"b_account": account_id})]
+    left = {state.id: state.remaining for state in states}
+    takes = billing.consume(states, amount)
+    for pack_id, take in takes:
+        session.execute(_SET_REMAINING, {"b_id": pack_id, "remaining": left[pack_id] - take})
+        held = session.identity_map.get(identity_key(Pack, pack_id))
+        if held is not None:
+            set_committed_value(held, "remaining", left[pack_id] - take)
 
 
 def _renew_rolling(session: Session, account_id: str, now: datetime) -> None:
-    session.execute(
-        update(Pack).where(Pack.account_id == account_id, Pack.policy == "rolling",
-                           Pack.remaining > 0, Pack.expires_at > now)
-        .values(expires_at=billing.pack_expiry(now, "rolling"))
-        .execution_options(synchronize_session=False)
-    )
+    """Live rolling packs expire a validity after ``now`` (a statement on the table: packs held
+    as objects by the session keep their former expiry, as they did before)."""
+    session.execute(_RENEW_ROLLING, {"b_account": account_id, "b_now": now,
+                                     "expires_at": billing.pack_expiry(now, "rolling")})
 
 
 def _expire_account(session: Session, bal: Balance, now: datetime) -> Decimal:
