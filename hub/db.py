@@ -60,6 +60,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.checkpoints import AUTOCHECKPOINT_PAGES, Checkpointer
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -121,7 +123,8 @@ def make_engine(url: str, *, lock_timeout: float = LOCK_TIMEOUT, **kwargs: Any) 
             url, connect_args={"timeout": lock_timeout, "check_same_thread": False}, **kwargs
         )
         gate = WriterGate(f"{database}.writer", lock_timeout) if on_disk else None
-        _tune_sqlite(engine, gate, lock_timeout)
+        _tune_sqlite(engine, gate, lock_timeout,
+                     Checkpointer(str(database)) if on_disk else None)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -216,7 +219,8 @@ class WriterGate:
             os.close(state["priority_fd"])
 
 
-def _tune_sqlite(engine: Engine, gate: WriterGate | None, lock_timeout: float) -> None:
+def _tune_sqlite(engine: Engine, gate: WriterGate | None, lock_timeout: float,
+                 checkpointer: Checkpointer | None) -> None:
     busy_ms = int(lock_timeout * 1000)
 
     @event.listens_for(engine, "connect")
@@ -228,6 +232,8 @@ def _tune_sqlite(engine: Engine, gate: WriterGate | None, lock_timeout: float) -
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA temp_store=MEMORY")
+        if checkpointer is not None:  # checkpoints run in the background (hub.checkpoints)
+            cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -258,8 +264,11 @@ def _tune_sqlite(engine: Engine, gate: WriterGate | None, lock_timeout: float) -
     # (the driver's own commit or rollback that follows finds no transaction and does nothing).
     @event.listens_for(engine, "commit")
     def _on_commit(conn: Any) -> None:
-        if not conn.invalidated:  # an invalidated connection gave its gate back already
-            _end(conn.connection.dbapi_connection, conn.connection.info, "commit")
+        # an invalidated connection gave its gate back already
+        ended = not conn.invalidated and _end(conn.connection.dbapi_connection,
+                                              conn.connection.info, "commit")
+        if ended and checkpointer is not None:
+            checkpointer.wrote()
 
     @event.listens_for(engine, "rollback")
     def _on_rollback(conn: Any) -> None:
@@ -279,14 +288,17 @@ def _tune_sqlite(engine: Engine, gate: WriterGate | None, lock_timeout: float) -
         WriterGate.forget(record.info)
 
 
-def _end(dbapi_conn: Any, info: dict[str, Any], how: str) -> None:
+def _end(dbapi_conn: Any, info: dict[str, Any], how: str) -> bool:
+    """End the write transaction that holds the gate, then open the gate; whether there was
+    one."""
     if not WriterGate.held(info):
-        return
+        return False
     try:
         if dbapi_conn is not None:
             getattr(dbapi_conn, how)()
     finally:
         WriterGate.release(info)
+    return True
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
