@@ -67,11 +67,14 @@ def test_checkpoints_are_spaced_and_the_last_commits_are_checkpointed_too(
     runs: list[float] = []
     monkeypatch.setattr(Checkpointer, "_checkpoint", lambda self: runs.append(time.monotonic()))
     checkpointer = Checkpointer(str(path), every=0.3)
-    for _ in range(50):
+    checkpointer.wrote()
+    time.sleep(0.1)
+    assert len(runs) == 1
+    for _ in range(50):  # during the interval that follows the first run
         checkpointer.wrote()
     time.sleep(0.1)
     assert len(runs) == 1
-    time.sleep(0.8)  # the 49 commits after the first run, checkpointed once at its interval
+    time.sleep(0.8)  # checkpointed once, at the interval's end
     assert len(runs) == 2
     assert runs[1] - runs[0] >= 0.3
     checkpointer.wrote()  # the thread had stopped: a new one checkpoints at once
