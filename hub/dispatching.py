@@ -22,6 +22,7 @@ import functools
 import itertools
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -144,6 +145,19 @@ class DispatchRuntime:
         if self.name and self.services.redis is not None:
             threading.Thread(target=self._beat, name="dispatch-heartbeat", daemon=True).start()
 
+    def lower_priority(self, nice: int) -> None:
+        """Add ``nice`` to the calling thread and the event loop's (the CPU work: jobs,
+        encoding, SMPP), not to the threads that write to the database (nor the heartbeat's).
+
+        A bulk writer holds SQLite's write turn while it writes; starved of processor time by
+        its niceness, it kept an alert waiting behind it for tens of milliseconds (priority
+        inversion). On Linux niceness is per thread; elsewhere the whole process is niced, as
+        :func:`hub.roles.lower_priority` does."""
+        for executor in {self._db, self._receipts_db}:  # their thread, started at full priority
+            executor.submit(lambda: None).result()
+        asyncio.run_coroutine_threadsafe(_nice(nice), self.loop).result()
+        os.nice(nice)
+
     def stop(self, timeout: float = 15.0) -> None:
         self._stopping.set()
         try:
@@ -262,6 +276,10 @@ class DispatchRuntime:
             except Exception:
                 log.exception("route health not published")
             self._stopping.wait(self.heartbeat_ttl / 3)
+
+
+async def _nice(increment: int) -> None:
+    os.nice(increment)
 
 
 async def _driver_rows(driver: Driver) -> list[dict[str, Any]]:
@@ -417,12 +435,14 @@ def default_driver(settings: Settings) -> Driver:
 
 def run_dispatcher(settings: Settings, *, driver: Driver | None = None, burst: bool = False,
                    heartbeat_ttl: float = 15.0, queues: Sequence[str] = DISPATCH_QUEUES,
-                   **worker_options: Any) -> None:
+                   nice: int = 0, **worker_options: Any) -> None:
     """The dispatcher process: runtime + an RQ SimpleWorker on ``queues`` (transactional, then
     bulk, by default; ``smshub alerts`` listens to transactional only, and the dispatchers of
     ``smshub run`` to bulk only).
 
     The worker also runs RQ's scheduler, which enqueues the promotions of scheduled messages.
+    ``nice`` > 0 lowers the priority of everything but the database writers
+    (:meth:`DispatchRuntime.lower_priority`).
     """
     queues = sending_queues(queues)
     services = build_services(settings)
@@ -434,6 +454,8 @@ def run_dispatcher(settings: Settings, *, driver: Driver | None = None, burst: b
                               heartbeat_ttl=heartbeat_ttl)
     runtime.start()
     load_batch(services, [])  # its connection opened and its query compiled before a first alert
+    if nice > 0:
+        runtime.lower_priority(nice)
     install(runtime)
     try:
         worker.work(with_scheduler=True, burst=burst)

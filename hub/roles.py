@@ -91,13 +91,13 @@ def run_dispatcher(settings: Settings, options: Mapping[str, Any]) -> int:
     """The dispatcher: an RQ SimpleWorker on the sending queues holding the operator binds (the
     only consumer of those queues; scale out by starting more). ``queues`` (comma-separated)
     narrows what it consumes: ``smshub run``, which also starts the ``alerts`` dispatcher,
-    gives its dispatchers the bulk queue only."""
+    gives its dispatchers the bulk queue only. ``bulk_nice`` lowers its priority, but not that
+    of its database writers (:meth:`hub.dispatching.DispatchRuntime.lower_priority`)."""
     from hub.queues import DISPATCH_QUEUES, sending_queues
 
     listed = options.get("queues")
     queues = sending_queues(listed.split(",")) if listed else DISPATCH_QUEUES
-    lower_priority(settings)
-    return _dispatch(settings, queues)
+    return _dispatch(settings, queues, nice=settings.bulk_nice)
 
 
 def run_alerts(settings: Settings, options: Mapping[str, Any]) -> int:
@@ -111,13 +111,13 @@ def run_alerts(settings: Settings, options: Mapping[str, Any]) -> int:
     return _dispatch(settings, (TRANSACTIONAL,))
 
 
-def _dispatch(settings: Settings, queues: Sequence[str]) -> int:
+def _dispatch(settings: Settings, queues: Sequence[str], nice: int = 0) -> int:
     from hub import dispatching
 
     freeze_startup()
     stop_on_term()
     with contextlib.suppress(KeyboardInterrupt, Stop):
-        dispatching.run_dispatcher(settings, queues=queues)
+        dispatching.run_dispatcher(settings, queues=queues, nice=nice)
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -103,13 +105,15 @@ def test_each_charge_goes_on_the_statement_line_of_its_messages(
     ids = [r.message_id or "" for r in results]
     work(services)
     wait_for(lambda: set(statuses(services, ids).values()) == {"delivered"})
-    with services.sessions() as session:
-        charges = sorted(
-            (entry.country, entry.route, entry.source, entry.count, -entry.amount)
-            for entry in session.scalars(select(LedgerEntry).where(
-                LedgerEntry.account_id == account.id, LedgerEntry.kind == "charge")))
-    assert charges == [("FR", "premium", "hubspot", 2, 2 * UNIT_PRICE),
-                       ("GB", "premium", "hubspot", 1, UNIT_PRICE)]
+    lines: dict[tuple[str | None, str | None, str | None], tuple[int, Decimal]] = {}
+    with services.sessions() as session:  # outcomes are recorded in one group or several
+        for entry in session.scalars(select(LedgerEntry).where(
+                LedgerEntry.account_id == account.id, LedgerEntry.kind == "charge")):
+            line = (entry.country, entry.route, entry.source)
+            count, amount = lines.get(line, (0, Decimal(0)))
+            lines[line] = (count + entry.count, amount - entry.amount)
+    assert lines == {("FR", "premium", "hubspot"): (2, 2 * UNIT_PRICE),
+                     ("GB", "premium", "hubspot"): (1, UNIT_PRICE)}
 
 
 def test_a_stop_reply_opts_the_number_out(
@@ -200,3 +204,32 @@ def test_an_alert_dispatcher_records_a_submit_while_a_receipt_waits(
         rt.stop()
     assert recorded is priority
     assert statuses(services, [second]) == {second: "submitted"}
+
+
+def _thread_nice(native_id: int | None) -> int:
+    with open(f"/proc/self/task/{native_id}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[16])  # field 19: nice
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness")
+def test_a_bulk_dispatcher_lowers_the_priority_of_all_but_its_database_writers(
+        runtime: dispatching.DispatchRuntime) -> None:
+    """A bulk dispatcher is niced, but the thread that records outcomes and receipts (and
+    holds SQLite's write turn meanwhile) keeps the full priority: an alert waiting for the
+    write turn does not wait for a starved writer."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    caller: list[int | None] = []
+
+    def lower() -> None:  # in a thread of its own: the test's thread keeps its priority
+        runtime.lower_priority(3)
+        caller.append(threading.get_native_id())
+        caller.append(os.getpriority(os.PRIO_PROCESS, 0))
+
+    thread = threading.Thread(target=lower)
+    thread.start()
+    thread.join(10)
+    assert caller[1] == base + 3
+    assert _thread_nice(runtime._thread.native_id) == base + 3  # the event loop's
+    writers = {t.native_id for executor in (runtime._db, runtime._receipts_db)
+               for t in executor._threads}  # type: ignore[attr-defined]
+    assert writers and all(_thread_nice(tid) == base for tid in writers)

@@ -121,9 +121,15 @@ def test_the_dispatcher_role_consumes_the_queues_it_is_given(settings: Settings,
     monkeypatch.setattr(roles, "freeze_startup", lambda: None)
     jobs = {name: services.queue(name).enqueue("hub.ids.ulid") for name in DISPATCH_QUEUES}
     real = dispatching.run_dispatcher
-    monkeypatch.setattr(dispatching, "run_dispatcher", lambda settings, queues: real(
-        settings, queues=queues, burst=True, driver=SinkDriver(tmp_path / "sent.log")))
-    assert roles.run_dispatcher(settings, {"queues": "bulk"}) == 0
+    niceness: list[int] = []
+
+    def run(settings: Settings, queues: tuple[str, ...], nice: int) -> None:
+        niceness.append(nice)
+        real(settings, queues=queues, burst=True, driver=SinkDriver(tmp_path / "sent.log"))
+
+    monkeypatch.setattr(dispatching, "run_dispatcher", run)
+    assert roles.run_dispatcher(settings.replace(bulk_nice=7), {"queues": "bulk"}) == 0
+    assert niceness == [7]  # lowered by the dispatcher itself, all but its database writers
     status = {name: Job.fetch(job.id, connection=services.redis).get_status()
               for name, job in jobs.items()}
     assert status == {TRANSACTIONAL: "queued", BULK: "finished"}
