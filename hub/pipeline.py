@@ -32,7 +32,6 @@ Decisions this module makes (documented here because callers rely on them):
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -44,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.base import SmsRequest, SubmitResult
-from hub import full_priority, ledger, queues
+from hub import ledger, queues
 from hub.callbacks import outbox
 from hub.db import (
     GIVE_WAY_LIMIT,
@@ -181,12 +180,18 @@ def _submit_chunk(services: Services, call: Call, requests: Sequence[SmsRequest]
             if planned is None and (attempt == 0 or gave_way):
                 with reading(services.sessions) as session:
                     planned = _plan(session, call, requests)
-            written = full_priority.run(functools.partial(
-                _write, services, call, requests, planned, first=first, during=during,
-                may_give_way=gave_way < GIVE_WAY_LIMIT))
-            if written is None:
-                return None
-            chunk = written
+            with (transaction(services.sessions) as session,
+                  contextlib.nullcontext() if gave_way >= GIVE_WAY_LIMIT
+                  else giving_way(session)):
+                if during is not None and not during(session):
+                    return None
+                if planned is not None and planned.unchanged(
+                        session, lambda s: _replays(s, call.account_id, requests)):
+                    chunk = planned
+                else:
+                    chunk = _plan(session, call, requests)
+                _reserve(session, call, chunk, first=first)
+                _insert(session, chunk)
         except GiveWay:  # rolled back for an alert: written again after it
             gave_way += 1
             if planned is not None and planned.trimmed:  # its balance was rolled back too
@@ -202,26 +207,6 @@ def _submit_chunk(services: Services, call: Call, requests: Sequence[SmsRequest]
         queues.enqueue_new(services, chunk.ready_by_queue(), chunk.scheduled_by_queue())
         return chunk
     raise AssertionError("unreachable")
-
-
-def _write(services: Services, call: Call, requests: Sequence[SmsRequest],
-           planned: Chunk | None, *, first: bool, during: Callable[[Session], bool] | None,
-           may_give_way: bool) -> Chunk | None:
-    """The chunk's write transaction (on the full-priority writer thread of a niced process,
-    :mod:`hub.full_priority`): the plan kept when nothing changed, or made again; None when
-    ``during`` says the chunk was done already."""
-    with (transaction(services.sessions) as session,
-          giving_way(session) if may_give_way else contextlib.nullcontext()):
-        if during is not None and not during(session):
-            return None
-        if planned is not None and planned.unchanged(
-                session, lambda s: _replays(s, call.account_id, requests)):
-            chunk = planned
-        else:
-            chunk = _plan(session, call, requests)
-        _reserve(session, call, chunk, first=first)
-        _insert(session, chunk)
-    return chunk
 
 
 def _plan(session: Session, call: Call, requests: Sequence[SmsRequest]) -> Chunk:

@@ -141,12 +141,8 @@ def freeze_startup() -> None:
 
 
 def lower_priority(settings: Settings) -> None:
-    """A bulk process yields the processor to the interactive ones (``bulk_nice``), except in
-    the thread that writes its campaign chunks (:mod:`hub.full_priority`), started first."""
+    """A bulk process yields the processor to the interactive ones (``bulk_nice``)."""
     if settings.bulk_nice > 0:
-        from hub import full_priority
-
-        full_priority.start()
         os.nice(settings.bulk_nice)
 
 
