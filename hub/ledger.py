@@ -41,7 +41,8 @@ _PACKS = cast(Table, Pack.__table__)
 _ADD_ENTRY = insert(_ENTRIES)
 _SET_TOTALS = update(_BALANCES).where(_BALANCES.c.account_id == bindparam("b_account"))
 _LIVE_PACKS = (
-    select(_PACKS.c.id, _PACKS.c.remaining, _PACKS.c.expires_at, _PACKS.c.purchased_at)
+    select(_PACKS.c.id, _PACKS.c.remaining, _PACKS.c.expires_at, _PACKS.c.purchased_at,
+           _PACKS.c.reference)
     .where(_PACKS.c.account_id == bindparam("b_account"), _PACKS.c.remaining > 0)
     .order_by(_PACKS.c.purchased_at, _PACKS.c.id))
 _SET_REMAINING = update(_PACKS).where(_PACKS.c.id == bindparam("b_id"))
@@ -326,27 +327,29 @@ def spendable(session: Session, account: Account | str) -> Decimal:
     return row.available + row.credit_limit if row is not None else balance(session, acting)
 
 
-def _pack_states(session: Session, account_id: str) -> list[tuple[Pack, PackState]]:
-    packs = session.execute(
-        select(Pack).where(Pack.account_id == account_id, Pack.remaining > 0)
-        .order_by(Pack.purchased_at, Pack.id)
-    ).scalars()
-    return [(p, PackState(p.id, p.remaining, p.expires_at, p.purchased_at)) for p in packs]
+def _live_packs(session: Session, account_id: str) -> list[tuple[PackState, str]]:
+    """The account's packs with credit left, oldest first, each with its reference (pending
+    changes to packs, such as a purchase, are flushed first)."""
+    session.flush()
+    return [(PackState(*row[:4]), row[4])
+            for row in session.execute(_LIVE_PACKS, {"b_account": account_id})]
+
+
+def _set_remaining(session: Session, pack_id: int, remaining: Decimal) -> None:
+    """Write a pack's ``remaining`` by a statement of its own (no ORM flush); the pack object
+    this session may hold takes it as its stored value."""
+    session.execute(_SET_REMAINING, {"b_id": pack_id, "remaining": remaining})
+    held = session.identity_map.get(identity_key(Pack, pack_id))
+    if held is not None:
+        set_committed_value(held, "remaining", remaining)
 
 
 def _draw_packs(session: Session, account_id: str, amount: Decimal) -> None:
-    """Take ``amount`` from the account's packs, oldest first, by statements of their own (no
-    ORM flush); the packs this session holds as objects take their new ``remaining``."""
-    session.flush()  # pending changes to packs (an expiry) are read below
-    states = [PackState(*row) for row in session.execute(_LIVE_PACKS,
-                                                           {"b_account": account_id})]
+    """Take ``amount`` from the account's packs, oldest first."""
+    states = [state for state, _ in _live_packs(session, account_id)]
     left = {state.id: state.remaining for state in states}
-    takes = billing.consume(states, amount)
-    for pack_id, take in takes:
-        session.execute(_SET_REMAINING, {"b_id": pack_id, "remaining": left[pack_id] - take})
-        held = session.identity_map.get(identity_key(Pack, pack_id))
-        if held is not None:
-            set_committed_value(held, "remaining", left[pack_id] - take)
+    for pack_id, take in billing.consume(states, amount):
+        _set_remaining(session, pack_id, left[pack_id] - take)
 
 
 def _renew_rolling(session: Session, account_id: str, now: datetime) -> None:
@@ -363,13 +366,14 @@ def _expire_account(session: Session, bal: Balance, now: datetime) -> Decimal:
     ).scalar_one()
     if not dead:
         return ZERO
-    pairs = _pack_states(session, bal.account_id)
-    by_id = {state.id: pack for pack, state in pairs}
+    packs = _live_packs(session, bal.account_id)
+    left = {state.id: state.remaining for state, _ in packs}
+    references = {state.id: reference for state, reference in packs}
     total = ZERO
-    for pack_id, free in billing.expirable([s for _, s in pairs], bal.held, now):
-        by_id[pack_id].remaining -= free
+    for pack_id, free in billing.expirable([state for state, _ in packs], bal.held, now):
+        _set_remaining(session, pack_id, left[pack_id] - free)
         total += free
-        _post(session, bal, "expiry", amount=-free, reference=by_id[pack_id].reference,
+        _post(session, bal, "expiry", amount=-free, reference=references[pack_id],
               pack_id=pack_id, reason="pack_expired", now=now)
     return total
 
