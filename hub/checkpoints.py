@@ -19,6 +19,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,31 @@ AUTOCHECKPOINT_PAGES = 20000
 """``PRAGMA wal_autocheckpoint`` of the engines' connections: the log's size (pages, about
 80 MB) past which a commit checkpoints inline after all, should the background ones not keep
 up."""
+
+
+_checkpointing = threading.Lock()
+"""Held by a checkpoint thread while it is inside SQLite, and by a ``fork`` (see
+:func:`_before_fork`): a child must not inherit SQLite's mutexes locked by a thread that does
+not exist in it, or its first database call would wait for ever."""
+
+_instances: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    """Wait for a checkpoint under way, and hold every checkpointer's state, across a fork."""
+    _checkpointing.acquire()
+    for checkpointer in list(_instances):
+        checkpointer._lock.acquire()
+
+
+def _after_fork() -> None:
+    for checkpointer in list(_instances):
+        checkpointer._lock.release()
+    _checkpointing.release()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork,
+                    after_in_child=_after_fork)
 
 
 class Checkpointer:
@@ -46,6 +72,7 @@ class Checkpointer:
         self._thread: tuple[int, threading.Thread] | None = None
         self.done = 0
         """Checkpoints run so far (by this process)."""
+        _instances.add(self)
 
     def wrote(self) -> None:
         """A write transaction committed: checkpoint it soon."""
@@ -69,6 +96,10 @@ class Checkpointer:
             time.sleep(self.every)
 
     def _checkpoint(self) -> None:
+        with _checkpointing:
+            self._passive_checkpoint()
+
+    def _passive_checkpoint(self) -> None:
         try:
             connection = sqlite3.connect(self.path, timeout=0, isolation_level=None)
             with contextlib.closing(connection) as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -94,3 +95,24 @@ def test_a_checkpoint_that_cannot_run_is_skipped_quietly(
         time.sleep(0.2)
     assert checkpointer.done == 0
     assert raised == []
+
+
+def test_a_fork_waits_for_the_checkpoint_under_way(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child must not inherit SQLite's mutexes held by the checkpoint thread (its first
+    database call would hang): a fork waits until the checkpoint under way is done."""
+    ended: list[float] = []
+
+    def slow(self: Checkpointer) -> None:
+        time.sleep(0.5)
+        ended.append(time.monotonic())
+
+    monkeypatch.setattr(Checkpointer, "_passive_checkpoint", slow)
+    Checkpointer(str(tmp_path / "db.sqlite3")).wrote()
+    time.sleep(0.1)  # the checkpoint is under way
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    forked = time.monotonic()
+    assert os.waitpid(pid, 0)[1] == 0
+    assert ended and forked >= ended[0]
